@@ -1,0 +1,92 @@
+//! The command line: flags and help only. Work happens in the libraries.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "leakhound",
+    version,
+    about = "Finds memory leaks in Kubernetes containers and local processes, and names the line that leaks.",
+    long_about = None,
+    after_help = "Also runs as the kubectl plugin `kubectl leak` when installed as kubectl-leak on PATH.\n\
+                  Exit codes: 0 no leak, 1 leak found (where a command says so), 2 bad input or usage, 3 environment failure."
+)]
+pub struct Cli {
+    /// More logs on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Diff two or more snapshots of one process, given in time order.
+    #[command(after_help = "Examples:\n  \
+        leakhound diff heap1.pb.gz heap2.pb.gz\n  \
+        leakhound diff --format json h1.pb.gz h2.pb.gz h3.pb.gz\n  \
+        leakhound diff --by line --sample-index inuse_objects h1.pb.gz h2.pb.gz\n  \
+        leakhound diff g1.pb.gz g2.pb.gz              # goroutine profiles: goroutine leaks\n  \
+        leakhound diff --format pprof -o delta.pb.gz h1.pb.gz h2.pb.gz && go tool pprof -top delta.pb.gz")]
+    Diff {
+        /// Snapshot files, oldest first. The format is detected from content.
+        #[arg(required = true, num_args = 2..)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        out: Output,
+        #[command(flatten)]
+        opts: SnapshotOpts,
+    },
+    /// Analyse one snapshot: the largest groups and, where the format allows, suspects.
+    #[command(after_help = "Examples:\n  \
+        leakhound analyze heap.pb.gz\n  \
+        leakhound analyze --by file --top 20 heap.pb.gz\n  \
+        leakhound analyze --format json goroutine.pb.gz")]
+    Analyze {
+        /// The snapshot file. The format is detected from content.
+        file: PathBuf,
+        #[command(flatten)]
+        out: Output,
+        #[command(flatten)]
+        opts: SnapshotOpts,
+    },
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  leakhound completions bash > /etc/bash_completion.d/leakhound"
+    )]
+    Completions { shell: clap_complete::Shell },
+}
+
+/// Where and how a report is written.
+#[derive(Args, Debug)]
+pub struct Output {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// Groups to show.
+    #[arg(long, default_value_t = 25)]
+    pub top: usize,
+    /// Write to FILE (mode 0600) instead of stdout. Never one of the input files.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    /// A gzipped pprof profile: the diff (last minus first) or the one snapshot.
+    Pprof,
+}
+
+/// How snapshots are grouped and read.
+#[derive(Args, Debug)]
+pub struct SnapshotOpts {
+    /// Grouping: function, line or file (pprof).
+    #[arg(long)]
+    pub by: Option<String>,
+    /// pprof sample type, by name (inuse_space) or position; default as go tool pprof picks it.
+    #[arg(long)]
+    pub sample_index: Option<String>,
+}

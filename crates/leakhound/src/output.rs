@@ -1,0 +1,142 @@
+//! Writing reports: stdout or `-o FILE`, table, JSON or pprof, progress on a TTY.
+
+use crate::cli::{Output, OutputFormat};
+use anyhow::{Context, Result};
+use lh_analysis::Options;
+use lh_model::Report;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Output failures that are the user's doing (exit 2) rather than the machine's (exit 3).
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("refusing to write the report over the input file {0}")]
+    OverInput(PathBuf),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl OutputError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            OutputError::OverInput(_) => 2,
+            OutputError::Write { .. } => 3,
+        }
+    }
+}
+
+/// True when the error is stdout closing under us (`leakhound … | head`): not a failure.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// A snapshot holds the user's data; a report must never replace one.
+pub fn refuse_input_as_output(out: &Output, inputs: &[PathBuf]) -> Result<()> {
+    let Some(o) = &out.output else { return Ok(()) };
+    let same = |i: &PathBuf| match (o.canonicalize(), i.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => o == i,
+    };
+    if let Some(i) = inputs.iter().find(|i| same(i)) {
+        return Err(OutputError::OverInput(i.clone()).into());
+    }
+    Ok(())
+}
+
+/// Runs `work` with a progress bar on stderr when stderr is a terminal.
+pub fn with_progress<T>(opts: &Options, work: impl FnOnce(&Options) -> T) -> T {
+    if !std::io::stderr().is_terminal() {
+        return work(opts);
+    }
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} reading {bytes}/{total_bytes} {wide_bar} {eta}",
+        )
+        .expect("a fixed template parses"),
+    );
+    let b = bar.clone();
+    let opts = Options {
+        progress: Some(Arc::new(move |done, total| {
+            b.set_length(total);
+            b.set_position(done);
+        })),
+        ..opts.clone()
+    };
+    let r = work(&opts);
+    bar.finish_and_clear();
+    r
+}
+
+/// Renders and writes the report as asked.
+pub fn emit(report: &Report, inputs: &[PathBuf], out: &Output, opts: &Options) -> Result<()> {
+    let bytes = match out.format {
+        OutputFormat::Json => lh_report::json(report, out.top).into_bytes(),
+        OutputFormat::Pprof => lh_analysis::export_pprof(inputs, report, opts)?,
+        OutputFormat::Table => {
+            let to_tty = out.output.is_none() && std::io::stdout().is_terminal();
+            let width = if to_tty {
+                terminal_size::terminal_size().map_or(100, |(w, _)| w.0)
+            } else {
+                120
+            };
+            let color = to_tty
+                && anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never;
+            lh_report::table(report, out.top, lh_report::TableStyle { width, color }).into_bytes()
+        }
+    };
+    match &out.output {
+        Some(path) => write_private(path, &bytes),
+        None => {
+            if out.format == OutputFormat::Pprof && std::io::stdout().is_terminal() {
+                anyhow::bail!(
+                    "refusing to write a binary pprof profile to a terminal; use -o FILE or a pipe"
+                );
+            }
+            let mut so = anstream::AutoStream::auto(std::io::stdout().lock());
+            so.write_all(&bytes)
+                .and_then(|_| so.flush())
+                .context("writing to stdout")
+        }
+    }
+}
+
+/// Writes a file readable by its owner only, through a temporary file and a
+/// rename, so a failed write never leaves half a report where a file was.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |source| OutputError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| err(std::io::ErrorKind::InvalidInput.into()))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()))
+        .and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(err(e).into());
+    }
+    Ok(())
+}

@@ -1,0 +1,246 @@
+//! Shared types of leakhound.
+//!
+//! Every format crate reduces a heap snapshot to a [`Summary`]: groups of bytes
+//! and counts keyed by what a user fixes (a function, a class, a `file:line`).
+//! The analysis turns N summaries into a [`Report`], whose JSON is the
+//! `diff`/`analyze` contract of ARCHITECTURE.md. Time series and their
+//! verdicts ([`Series`], [`Verdict`]) are the `trend`/`detect` contract.
+//! These types carry no behaviour beyond small helpers, so that every crate can
+//! depend on them without pulling anything else in.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fmt;
+
+/// The snapshot formats leakhound reads. Detected from content, never from the extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Pprof,
+    V8,
+    Hprof,
+    Tracemalloc,
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Pprof => "pprof",
+            Format::V8 => "v8",
+            Format::Hprof => "hprof",
+            Format::Tracemalloc => "tracemalloc",
+        })
+    }
+}
+
+/// Size and count of one group in one snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupStat {
+    /// Value in the report's unit (bytes for heaps, goroutines for goroutine profiles).
+    pub bytes: i64,
+    /// Number of objects, allocations or goroutines.
+    pub count: i64,
+}
+
+impl std::ops::AddAssign for GroupStat {
+    fn add_assign(&mut self, rhs: Self) {
+        self.bytes += rhs.bytes;
+        self.count += rhs.count;
+    }
+}
+
+/// What a retaining graph says about one group (V8, HPROF): how much it keeps
+/// alive and the path from a GC root that keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Retention {
+    pub retained_bytes: u64,
+    pub retainer_path: Vec<String>,
+}
+
+/// One snapshot reduced to groups.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub format: Format,
+    /// `bytes` for heap sizes; `goroutines` (or another count) where the profile has no sizes.
+    pub unit: String,
+    /// Which sample type the values come from, e.g. `inuse_space` (pprof only).
+    pub sample_type: Option<String>,
+    pub info: SnapshotInfo,
+    pub groups: HashMap<String, GroupStat>,
+}
+
+/// The `snapshots[]` entry of the report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    pub path: String,
+    pub total_bytes: i64,
+    pub total_count: i64,
+}
+
+/// One row of `groups[]`: a key followed across every snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub key: String,
+    pub bytes: Vec<i64>,
+    pub count: Vec<i64>,
+    pub delta_bytes: i64,
+    pub delta_count: i64,
+    /// True when the group grew at every step of three or more snapshots.
+    pub monotonic: bool,
+    pub retained_bytes: Option<u64>,
+    pub retainer_path: Option<Vec<String>>,
+}
+
+/// The leak patterns leakhound names. Serialized in kebab-case (`goroutine-leak`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pattern {
+    /// Goroutines piling up at one stack (Go).
+    GoroutineLeak,
+    /// A listener added per event and never removed (Node).
+    EventListener,
+    /// A Map, Set, Array or object growing under a long-lived owner (Node).
+    UnboundedCollection,
+    /// Timeout or Immediate closures kept by the timer list (Node).
+    Timer,
+    /// DOM nodes detached from the document but still referenced.
+    DetachedDom,
+    /// A large context captured by a long-lived closure (Node).
+    ClosureContext,
+    /// A collection held by a static field (JVM).
+    StaticCollection,
+    /// Values kept by ThreadLocal maps of pooled threads (JVM).
+    ThreadLocal,
+    /// A cache that never evicts (JVM, Python).
+    UnboundedCache,
+    /// A listener list that only grows (JVM).
+    ListenerList,
+    /// A class loader kept alive with its classes (JVM).
+    Classloader,
+    /// Objects kept by reference cycles (Python).
+    ReferenceCycle,
+}
+
+impl fmt::Display for Pattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The serde name is the public one; reuse it so the two never drift.
+        let v = serde_json::to_value(self).map_err(|_| fmt::Error)?;
+        f.write_str(v.as_str().unwrap_or_default())
+    }
+}
+
+/// One entry of `suspects[]`; `suspects[0]` is the most likely leak.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Suspect {
+    pub key: String,
+    pub delta_bytes: i64,
+    pub retained_bytes: Option<u64>,
+    pub retainer_path: Option<Vec<String>>,
+    pub pattern: Option<Pattern>,
+    pub hint: String,
+    /// 0.0 to 1.0: how sure leakhound is that this group leaks.
+    pub confidence: f64,
+}
+
+/// The `diff`/`analyze` JSON contract.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub format: Format,
+    pub unit: String,
+    pub snapshots: Vec<SnapshotInfo>,
+    /// Sorted by `delta_bytes`, descending (by `bytes` of the one snapshot for `analyze`).
+    pub groups: Vec<Group>,
+    pub suspects: Vec<Suspect>,
+}
+
+/// Progress of a long read: called with (bytes done, bytes in all). The binary
+/// draws a bar from it on a TTY; libraries only report.
+pub type Progress = dyn Fn(u64, u64) + Send + Sync;
+
+/// One memory series: the `trend`/`detect` JSONL input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    pub id: String,
+    #[serde(default)]
+    pub limit_bytes: Option<u64>,
+    /// `[unix_seconds, bytes]` pairs.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// What the detector concluded about a series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerdictKind {
+    Leak,
+    NoLeak,
+    Warming,
+    InsufficientData,
+}
+
+/// One `trend`/`detect` output object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub id: String,
+    pub verdict: VerdictKind,
+    pub slope_bytes_per_hour: f64,
+    pub confidence: f64,
+    pub time_to_limit_seconds: Option<f64>,
+    pub limit_bytes: Option<u64>,
+    pub reasons: Vec<String>,
+}
+
+/// Sizes as people read them: 1.5 MiB, 312 KiB, 12 B.
+pub fn human_bytes(b: i64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b.unsigned_abs() as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < units.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    let sign = if b < 0 { "-" } else { "" };
+    if u == 0 {
+        format!("{sign}{v} {}", units[u])
+    } else {
+        format!("{sign}{v:.1} {}", units[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_bytes(12), "12 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(-3 << 20), "-3.0 MiB");
+    }
+
+    #[test]
+    fn pattern_names_are_kebab_case() {
+        assert_eq!(Pattern::GoroutineLeak.to_string(), "goroutine-leak");
+        assert_eq!(
+            serde_json::to_string(&Pattern::UnboundedCache).unwrap(),
+            "\"unbounded-cache\""
+        );
+    }
+
+    #[test]
+    fn series_reads_the_contract_line() {
+        let s: Series = serde_json::from_str(
+            r#"{"id": "ns/pod/c", "limit_bytes": 536870912, "points": [[1764300000, 123456789], [1764300030, 123500000]]}"#,
+        )
+        .unwrap();
+        assert_eq!(s.limit_bytes, Some(536870912));
+        assert_eq!(s.points[1], (1764300030.0, 123500000.0));
+    }
+
+    #[test]
+    fn verdict_kind_is_kebab_case() {
+        assert_eq!(
+            serde_json::to_string(&VerdictKind::InsufficientData).unwrap(),
+            "\"insufficient-data\""
+        );
+    }
+}

@@ -1,0 +1,3 @@
+module leakhound.test/apps
+
+go 1.19

@@ -1,0 +1,21 @@
+// goroutines starts a goroutine per request that waits for a reply nobody
+// sends: the textbook goroutine leak. GET /work?n=N handles N requests.
+package main
+
+import "leakhound.test/apps/serve"
+
+// awaitReply parks forever: the channel is never written or closed.
+//
+//go:noinline
+func awaitReply(reply chan []byte) {
+	<-reply
+}
+
+func main() {
+	serve.Run(func(n int) int {
+		for i := 0; i < n; i++ {
+			go awaitReply(make(chan []byte))
+		}
+		return n
+	})
+}

@@ -1,0 +1,171 @@
+//! Test-only helpers shared by every integration test that runs real programs.
+//!
+//! Real processes make tests flaky when they are waited on with sleeps or left
+//! behind on failure. Everything here waits on a readiness signal (a line on
+//! stdout, a file) with a generous timeout, and every started process sits in a
+//! [`Proc`] guard that kills it when the test ends, panics included.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Readiness waits are generous: CI machines have 2 cores and may be busy.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The repository root (where `testkit/` lives).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit has a parent")
+        .to_path_buf()
+}
+
+/// A private scratch directory for build outputs shared by all tests of a run.
+pub fn build_dir() -> PathBuf {
+    let d = repo_root().join("target").join("testkit");
+    std::fs::create_dir_all(&d).expect("create target/testkit");
+    d
+}
+
+/// A child process killed (and reaped) on drop.
+pub struct Proc {
+    pub child: Child,
+    /// Lines the process printed on stdout after the readiness line.
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `cmd` with stdout piped and waits until it prints a line containing
+/// `ready`; returns the guard and that line. Panics with what the process said
+/// if it exits or times out first.
+pub fn spawn_ready(mut cmd: Command, ready: &str) -> (Proc, String) {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .stdin(Stdio::null());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let proc = Proc { child, lines: rx };
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match proc.lines.recv_timeout(left) {
+            Ok(line) if line.contains(ready) => return (proc, line),
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("{cmd:?} did not print {ready:?} in time; it printed: {seen:?}"),
+        }
+    }
+}
+
+/// The `host:port` at the end of a readiness line such as `listening on 127.0.0.1:4321`.
+pub fn addr_in(line: &str) -> String {
+    line.split_whitespace().last().expect("a word").to_string()
+}
+
+/// A plain HTTP/1.0 GET to a loopback server: status and body. Enough for the
+/// sample apps and the helpers' endpoints, and one less moving part than a client crate.
+pub fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(READY_TIMEOUT))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "no HTTP header end")
+        })?;
+    let head = String::from_utf8_lossy(&buf[..split]);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no HTTP status"))?;
+    Ok((status, buf[split + 4..].to_vec()))
+}
+
+/// GETs and insists on 200, for test steps that cannot go on otherwise.
+pub fn http_ok(addr: &str, path: &str) -> Vec<u8> {
+    match http_get(addr, path) {
+        Ok((200, body)) => body,
+        Ok((code, body)) => panic!("GET {path} gave {code}: {}", String::from_utf8_lossy(&body)),
+        Err(e) => panic!("GET {addr}{path}: {e}"),
+    }
+}
+
+/// Serializes builds of one sample app across the tests of one binary.
+static BUILD: Mutex<()> = Mutex::new(());
+
+/// Builds the Go sample app `testkit/apps/go/<name>` (one module, shared `serve` package) with the machine's `go`
+/// (Debian's golang-go) and returns the binary. Tests must fail, not skip,
+/// when Go is missing: CI installs it.
+pub fn go_app(name: &str) -> PathBuf {
+    let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let module = repo_root().join("testkit/apps/go");
+    let out = build_dir().join(format!("go-{name}"));
+    let tmp = build_dir().join(format!("go-{name}.{}.tmp", std::process::id()));
+    let gocache = build_dir().join("gocache");
+    let status = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&tmp)
+        .arg(format!("./{name}"))
+        .current_dir(&module)
+        .env("GOCACHE", &gocache)
+        .env("GOFLAGS", "-mod=mod")
+        .env("GO111MODULE", "on")
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run `go` (apt-get install golang-go): {e}"));
+    assert!(
+        status.success(),
+        "go build of testkit/apps/go/{name} failed"
+    );
+    // Rename so that a concurrent test binary never runs a half-written file.
+    std::fs::rename(&tmp, &out).expect("rename built binary");
+    out
+}
+
+/// Starts a sample app binary that prints `listening on ADDR`; returns the guard and ADDR.
+pub fn start_listening(mut cmd: Command) -> (Proc, String) {
+    cmd.env("LISTEN", "127.0.0.1:0");
+    let (p, line) = spawn_ready(cmd, "listening on ");
+    let addr = addr_in(&line);
+    (p, addr)
+}
+
+/// Writes bytes to a new file in `dir` and returns its path.
+pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).expect("write test file");
+    p
+}
