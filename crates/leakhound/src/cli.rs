@@ -83,9 +83,15 @@ pub enum OutputFormat {
 /// How snapshots are grouped and read.
 #[derive(Args, Debug)]
 pub struct SnapshotOpts {
-    /// Grouping: function, line or file (pprof).
+    /// Grouping: function, line or file (pprof); lineno, filename or traceback (tracemalloc).
     #[arg(long)]
     pub by: Option<String>,
+    /// tracemalloc: count each trace in every frame of its traceback, as compare_to(cumulative=True).
+    #[arg(long)]
+    pub cumulative: bool,
+    /// HPROF: the class histogram only, the fastest pass (no object graph, no retained sizes).
+    #[arg(long)]
+    pub histogram_only: bool,
     /// pprof sample type, by name (inuse_space) or position; default as go tool pprof picks it.
     #[arg(long)]
     pub sample_index: Option<String>,

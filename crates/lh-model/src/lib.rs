@@ -49,14 +49,6 @@ impl std::ops::AddAssign for GroupStat {
     }
 }
 
-/// What a retaining graph says about one group (V8, HPROF): how much it keeps
-/// alive and the path from a GC root that keeps it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Retention {
-    pub retained_bytes: u64,
-    pub retainer_path: Vec<String>,
-}
-
 /// One snapshot reduced to groups.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
