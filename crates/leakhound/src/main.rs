@@ -90,6 +90,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Diff { files, out, opts } => {
             let options = options(&opts);
             output::refuse_input_as_output(&out, &files)?;
+            tracing::info!(files = files.len(), "diffing snapshots");
             let report = output::with_progress(&options, |o| lh_analysis::diff_files(&files, o))?;
             output::emit(&report, &files, &out, &options)?;
             Ok(0)
@@ -98,6 +99,7 @@ fn run(cli: Cli) -> Result<u8> {
             let options = options(&opts);
             let files = [file];
             output::refuse_input_as_output(&out, &files)?;
+            tracing::info!(file = %files[0].display(), "analysing snapshot");
             let report =
                 output::with_progress(&options, |o| lh_analysis::analyze_file(&files[0], o))?;
             output::emit(&report, &files, &out, &options)?;

@@ -3,7 +3,8 @@
 //! `--top` trims the table and the JSON alike, and only there.
 
 use comfy_table::{
-    presets, Attribute, Cell, CellAlignment, ColumnConstraint, ContentArrangement, Table, Width,
+    presets, Attribute, Cell, CellAlignment, ColumnConstraint, ContentArrangement, Table,
+    TableComponent, Width,
 };
 use lh_model::{human_bytes, Report};
 use std::fmt::Write;
@@ -73,7 +74,10 @@ pub fn table(report: &Report, top: usize, style: TableStyle) -> String {
     }
 
     let mut t = Table::new();
-    t.load_preset(presets::UTF8_HORIZONTAL_ONLY)
+    // Borderless, with one rule under the header: easy to read and to copy.
+    t.load_preset(presets::NOTHING)
+        .set_style(TableComponent::HeaderLines, '─')
+        .set_style(TableComponent::MiddleHeaderIntersections, '─')
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_width(style.width);
     let head = |s: &str| {
@@ -94,7 +98,7 @@ pub fn table(report: &Report, top: usize, style: TableStyle) -> String {
         header.push(head("last"));
         header.push(head("delta"));
         header.push(head("Δcount"));
-        header.push(head("steady"));
+        header.push(head("monotonic"));
     }
     if has_retained {
         header.push(head("retained"));

@@ -1,0 +1,282 @@
+//! Go heap and goroutine leaks, end to end: real Go sample apps under real
+//! load, real profiles from net/http/pprof, checked against `go tool pprof`.
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use testkit::{go_app, http_ok, start_listening, Proc};
+
+fn leakhound(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_leakhound"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run leakhound")
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "leakhound failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+/// A running sample app with a scratch directory for its profiles.
+struct App {
+    _proc: Proc,
+    addr: String,
+    dir: tempfile::TempDir,
+}
+
+impl App {
+    fn start(name: &str) -> App {
+        let (proc, addr) = start_listening(Command::new(go_app(name)));
+        App {
+            _proc: proc,
+            addr,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Handles `n` requests, then saves the profile at `endpoint` as `file`.
+    fn load_then_profile(&self, n: usize, endpoint: &str, file: &str) -> PathBuf {
+        if n > 0 {
+            http_ok(&self.addr, &format!("/work?n={n}"));
+        }
+        let body = http_ok(&self.addr, endpoint);
+        testkit::write_file(self.dir.path(), file, &body)
+    }
+
+    /// Three heap profiles (after a forced GC, as `?gc=1` asks) with load before each.
+    fn heaps(&self) -> Vec<PathBuf> {
+        (0..3)
+            .map(|i| {
+                self.load_then_profile(100, "/debug/pprof/heap?gc=1", &format!("heap{i}.pb.gz"))
+            })
+            .collect()
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Per-function flat values of `go tool pprof -top`, in bytes.
+fn go_pprof_top(args: &[&Path]) -> HashMap<String, i64> {
+    let mut cmd = Command::new("go");
+    cmd.args([
+        "tool",
+        "pprof",
+        "-top",
+        "-unit=B",
+        "-nodecount=1000000",
+        "-nodefraction=0",
+    ]);
+    if args.len() == 2 {
+        cmd.arg("-diff_base");
+    }
+    let out = cmd
+        .args(args)
+        .output()
+        .expect("run go tool pprof (apt-get install golang-go)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut rows = HashMap::new();
+    let mut in_rows = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("flat") {
+            in_rows = true;
+            continue;
+        }
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if !in_rows || cols.len() < 6 {
+            continue;
+        }
+        let flat: i64 = cols[0].trim_end_matches('B').parse().expect("a byte count");
+        if flat != 0 {
+            rows.insert(cols[5..].join(" "), flat);
+        }
+    }
+    rows
+}
+
+#[test]
+fn names_the_leaking_function_with_go_pprof_numbers() {
+    let app = App::start("leak");
+    let heaps = app.heaps();
+    let out = leakhound(&[
+        "diff",
+        "--format",
+        "json",
+        "--top",
+        "100000",
+        s(&heaps[0]),
+        s(&heaps[2]),
+    ]);
+    let report = json_of(&out);
+    assert_eq!(report["format"], "pprof");
+    assert_eq!(
+        report["suspects"][0]["key"], "main.(*registry).track",
+        "{report:#}"
+    );
+
+    // Differential test: every per-function delta equals go tool pprof's flat column.
+    let theirs = go_pprof_top(&[&heaps[0], &heaps[2]]);
+    let ours: HashMap<String, i64> = report["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["delta_bytes"].as_i64() != Some(0))
+        .map(|g| {
+            (
+                g["key"].as_str().unwrap().to_string(),
+                g["delta_bytes"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ours, theirs, "leakhound vs go tool pprof -diff_base");
+    let delta = report["suspects"][0]["delta_bytes"].as_i64().unwrap();
+    let expected = theirs["main.(*registry).track"];
+    assert!((delta - expected).abs() as f64 <= expected.abs() as f64 * 0.01);
+    assert!(
+        delta >= 10 << 20,
+        "200 requests of 64 KiB each leak about 12.5 MiB, got {delta}"
+    );
+}
+
+#[test]
+fn three_snapshots_mark_the_leak_monotonic() {
+    let app = App::start("leak");
+    let heaps = app.heaps();
+    let report = json_of(&leakhound(&[
+        "diff",
+        "--format",
+        "json",
+        s(&heaps[0]),
+        s(&heaps[1]),
+        s(&heaps[2]),
+    ]));
+    let g = &report["groups"][0];
+    assert_eq!(g["key"], "main.(*registry).track");
+    assert_eq!(g["monotonic"], true);
+    assert_eq!(g["bytes"].as_array().unwrap().len(), 3);
+    assert!(report["suspects"][0]["confidence"].as_f64().unwrap() > 0.7);
+}
+
+#[test]
+fn granularity_and_sample_index() {
+    let app = App::start("leak");
+    let heaps = app.heaps();
+    let by_line = json_of(&leakhound(&[
+        "diff",
+        "--format",
+        "json",
+        "--by",
+        "line",
+        s(&heaps[0]),
+        s(&heaps[2]),
+    ]));
+    let key = by_line["suspects"][0]["key"].as_str().unwrap();
+    assert!(
+        key.starts_with("main.(*registry).track ") && key.contains("leak/main.go:"),
+        "{key}"
+    );
+    let by_file = json_of(&leakhound(&[
+        "diff",
+        "--format",
+        "json",
+        "--by",
+        "file",
+        s(&heaps[0]),
+        s(&heaps[2]),
+    ]));
+    assert!(by_file["suspects"][0]["key"]
+        .as_str()
+        .unwrap()
+        .ends_with("leak/main.go"));
+    let objects = json_of(&leakhound(&[
+        "diff",
+        "--format",
+        "json",
+        "--sample-index",
+        "inuse_objects",
+        s(&heaps[0]),
+        s(&heaps[2]),
+    ]));
+    assert_eq!(objects["unit"], "count");
+    assert_eq!(objects["groups"][0]["key"], "main.(*registry).track");
+}
+
+#[test]
+fn a_steady_app_has_no_suspect() {
+    let app = App::start("steady");
+    let heaps = app.heaps();
+    for files in [&heaps[..2], &heaps[..]] {
+        let mut args = vec!["diff", "--format", "json"];
+        args.extend(files.iter().map(|p| s(p)));
+        let report = json_of(&leakhound(&args));
+        assert_eq!(report["suspects"], Value::Array(vec![]), "{report:#}");
+        assert!(
+            report["groups"].as_array().unwrap().len() > 1,
+            "the profiles are not empty"
+        );
+    }
+}
+
+#[test]
+fn goroutines_piling_up_are_a_goroutine_leak() {
+    let app = App::start("goroutines");
+    let g: Vec<PathBuf> = [10, 200, 200]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| app.load_then_profile(*n, "/debug/pprof/goroutine", &format!("g{i}.pb.gz")))
+        .collect();
+    let report = json_of(&leakhound(&[
+        "diff",
+        "--format",
+        "json",
+        s(&g[0]),
+        s(&g[1]),
+        s(&g[2]),
+    ]));
+    assert_eq!(report["unit"], "goroutines");
+    let top = &report["suspects"][0];
+    assert_eq!(top["key"], "main.awaitReply", "{report:#}");
+    assert_eq!(top["pattern"], "goroutine-leak");
+    assert_eq!(top["delta_bytes"], 400);
+    assert_eq!(report["groups"][0]["monotonic"], true);
+}
+
+#[test]
+fn pprof_export_reads_back_in_go_tool_pprof() {
+    let app = App::start("leak");
+    let heaps = app.heaps();
+    let out = app.dir.path().join("delta.pb.gz");
+    let run = leakhound(&[
+        "diff",
+        "--format",
+        "pprof",
+        "-o",
+        s(&out),
+        s(&heaps[0]),
+        s(&heaps[2]),
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(go_pprof_top(&[&out]), go_pprof_top(&[&heaps[0], &heaps[2]]));
+}
