@@ -169,3 +169,53 @@ pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     std::fs::write(&p, bytes).expect("write test file");
     p
 }
+
+/// Our own memory cgroup directory (v1 `memory` controller, else the v2
+/// unified one), or why there is none: tests that need one print this reason
+/// when they skip, so a skip is never silent.
+pub fn own_memory_cgroup() -> Result<PathBuf, String> {
+    let text = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| e.to_string())?;
+    let mut unified = None;
+    for line in text.lines() {
+        let parts: Vec<&str> = line.splitn(3, ':').collect();
+        if parts.len() != 3 {
+            continue;
+        }
+        let rel = parts[2].trim_start_matches('/');
+        if parts[1].split(',').any(|c| c == "memory") {
+            return Ok(Path::new("/sys/fs/cgroup/memory").join(rel));
+        }
+        if parts[1].is_empty() {
+            unified = Some(Path::new("/sys/fs/cgroup").join(rel));
+        }
+    }
+    unified.ok_or_else(|| "no memory cgroup in /proc/self/cgroup".into())
+}
+
+/// The child cgroups named `<prefix>*` under our own memory cgroup: what a
+/// test asserts is empty after leakhound (whose cgroups are
+/// `leakhound-<pid>-<n>`) has finished, so a leftover cgroup fails the suite.
+pub fn memory_cgroups_named(prefix: &str) -> Vec<PathBuf> {
+    let Ok(own) = own_memory_cgroup() else {
+        return Vec::new();
+    };
+    let Ok(rd) = std::fs::read_dir(own) else {
+        return Vec::new();
+    };
+    rd.filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// True while a process with this pid exists and is not a zombie.
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
