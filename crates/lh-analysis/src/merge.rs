@@ -63,6 +63,7 @@ pub fn merge(summaries: &[Summary]) -> Result<Report, Error> {
         snapshots: summaries.iter().map(|s| s.info.clone()).collect(),
         groups,
         suspects: Vec::new(),
+        details: Default::default(),
     })
 }
 

@@ -106,6 +106,7 @@ mod tests {
                 })
                 .collect(),
             suspects: vec![],
+            details: Default::default(),
         }
     }
 

@@ -143,6 +143,51 @@ pub struct Report {
     /// Sorted by `delta_bytes`, descending (by `bytes` of the one snapshot for `analyze`).
     pub groups: Vec<Group>,
     pub suspects: Vec<Suspect>,
+    /// What some formats know beyond groups and suspects. Flattened into the
+    /// JSON and left out when empty, so the contract above only grows. One
+    /// field holding a `Default` struct means new details never break the
+    /// places that build a `Report`.
+    #[serde(flatten, default)]
+    pub details: Details,
+}
+
+/// Extras of a report, each omitted from the JSON when empty.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Details {
+    /// Per group key: objects new in the last snapshot and gone since the first,
+    /// matched by object id (V8 ids are stable within one process). Only formats
+    /// with stable ids fill it; DevTools' Comparison view shows the same.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub churn: std::collections::BTreeMap<String, Churn>,
+    /// The objects that retain the most, with the path that holds each (`analyze`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub largest: Vec<LargeObject>,
+    /// Things the reader of a report must know, e.g. that snapshots come from
+    /// different processes and could only be compared by class.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Objects of one group that appeared and disappeared between two snapshots.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Churn {
+    pub new_count: i64,
+    pub new_bytes: i64,
+    pub deleted_count: i64,
+    pub deleted_bytes: i64,
+}
+
+/// One object of a snapshot with a graph, and what holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LargeObject {
+    /// Its group key (class or constructor name).
+    pub key: String,
+    /// The object id in the snapshot (V8 `@id`), to find it in DevTools.
+    pub id: u64,
+    pub self_bytes: u64,
+    pub retained_bytes: u64,
+    /// From a GC root to the object.
+    pub retainer_path: Vec<String>,
 }
 
 /// Progress of a long read: called with (bytes done, bytes in all). The binary

@@ -186,6 +186,7 @@ mod tests {
                 hint: "look here".into(),
                 confidence: 0.7,
             }],
+            details: Default::default(),
         }
     }
 
