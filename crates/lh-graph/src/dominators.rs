@@ -1,0 +1,303 @@
+//! Dominator tree by semi-NCA, and retained sizes.
+//!
+//! The semidominator pass is the one of `rustc_data_structures::graph::
+//! dominators` (Lengauer–Tarjan's simple variant over preorder numbers, with
+//! the ancestor forest sharing the parent array and iterative path
+//! compression). The immediate dominators then come from the semi-NCA step
+//! of Georgiadis' thesis instead of Lengauer–Tarjan's buckets: walking up the
+//! already final dominator tree from the DFS parent until reaching a vertex
+//! numbered no higher than the semidominator. That needs no per-vertex
+//! bucket lists, only flat `u32` arrays, which matters at 10M+ nodes.
+
+use crate::Graph;
+
+const NONE: u32 = u32::MAX;
+
+/// The dominator tree of a graph from one root.
+///
+/// Node `d` dominates `n` when every path from the root to `n` passes through
+/// `d`; the immediate dominator is the closest such `d`. In a heap, freeing
+/// `d` frees everything it dominates, which is why retained sizes are sums
+/// over dominator subtrees.
+#[derive(Debug, Clone)]
+pub struct Dominators {
+    root: u32,
+    /// Per node: its immediate dominator, or [`NONE`] for the root and for
+    /// unreachable nodes.
+    idom: Vec<u32>,
+    /// The reachable nodes in DFS preorder: every node comes after its
+    /// immediate dominator (an idom is a DFS-tree ancestor).
+    preorder: Vec<u32>,
+    /// Children in the dominator tree, CSR: the children of `n` are
+    /// `children[first_child[n]..first_child[n + 1]]`, in node order.
+    first_child: Vec<u32>,
+    children: Vec<u32>,
+}
+
+impl Dominators {
+    /// The root the tree was computed from.
+    pub fn root(&self) -> u32 {
+        self.root
+    }
+
+    /// The immediate dominator of `n`. `None` for the root (which has none)
+    /// and for nodes the root cannot reach.
+    pub fn idom(&self, n: u32) -> Option<u32> {
+        let d = self.idom[n as usize];
+        (d != NONE).then_some(d)
+    }
+
+    /// Whether the root reaches `n` through kept edges.
+    pub fn is_reachable(&self, n: u32) -> bool {
+        n == self.root || self.idom[n as usize] != NONE
+    }
+
+    /// The nodes `n` immediately dominates, in increasing node order. The
+    /// children of the root are the "top dominators" of a heap.
+    pub fn children(&self, n: u32) -> &[u32] {
+        let r = self.first_child[n as usize] as usize..self.first_child[n as usize + 1] as usize;
+        &self.children[r]
+    }
+
+    /// The reachable nodes, root first, each after its immediate dominator.
+    /// Walk it backwards to fold values up the dominator tree without
+    /// recursion, as [`retained_sizes`] does.
+    pub fn preorder(&self) -> &[u32] {
+        &self.preorder
+    }
+
+    /// Whether `d` dominates `n` (every node dominates itself). Walks up the
+    /// tree from `n`: O(depth).
+    pub fn dominates(&self, d: u32, n: u32) -> bool {
+        if !self.is_reachable(n) {
+            return false;
+        }
+        let mut x = n;
+        loop {
+            if x == d {
+                return true;
+            }
+            match self.idom(x) {
+                Some(up) => x = up,
+                None => return false,
+            }
+        }
+    }
+}
+
+/// Computes the dominator tree of `g` from `root`, ignoring every edge `e` for
+/// which `keep_edge(e)` is false (weak references keep nothing alive).
+///
+/// Iterative DFS and semi-NCA over flat `u32` arrays: time O(E log V), extra
+/// memory about 28 bytes per reachable node plus 4 per kept edge while it
+/// runs. Panics if `root` is not a node of `g`.
+pub fn dominators(g: &Graph, root: u32, keep_edge: impl Fn(usize) -> bool) -> Dominators {
+    let node_count = g.node_count();
+    assert!(
+        (root as usize) < node_count,
+        "root {root} is not a node of a graph of {node_count} nodes"
+    );
+
+    // 1. Iterative DFS: preorder numbers and the DFS-tree parent.
+    let mut pre_of = vec![NONE; node_count];
+    let mut preorder: Vec<u32> = Vec::new();
+    let mut parent: Vec<u32> = Vec::new();
+    {
+        pre_of[root as usize] = 0;
+        preorder.push(root);
+        parent.push(0);
+        // Frames: (node's preorder number, next edge to look at, end of its edges).
+        let mut stack: Vec<(u32, usize, usize)> = Vec::new();
+        let r = g.edge_range(root);
+        stack.push((0, r.start, r.end));
+        while let Some(top) = stack.last_mut() {
+            let (v, ref mut next, end) = *top;
+            let mut descend = None;
+            while *next < end {
+                let e = *next;
+                *next += 1;
+                let to = g.edge_to(e);
+                if pre_of[to as usize] == NONE && keep_edge(e) {
+                    descend = Some(to);
+                    break;
+                }
+            }
+            match descend {
+                Some(to) => {
+                    let p = preorder.len() as u32;
+                    pre_of[to as usize] = p;
+                    preorder.push(to);
+                    parent.push(v);
+                    let r = g.edge_range(to);
+                    stack.push((p, r.start, r.end));
+                }
+                None => {
+                    stack.pop();
+                }
+            }
+        }
+    }
+    let n = preorder.len();
+
+    // 2. Predecessors in preorder numbers, CSR, over kept edges between
+    // reachable nodes (a kept edge from a reachable node reaches a reachable
+    // node). Filled source by source in preorder, so each list is sorted.
+    let mut first_pred = vec![0u64; n + 1];
+    for &u in &preorder {
+        for e in g.edge_range(u) {
+            if keep_edge(e) {
+                first_pred[pre_of[g.edge_to(e) as usize] as usize + 1] += 1;
+            }
+        }
+    }
+    for i in 0..n {
+        first_pred[i + 1] += first_pred[i];
+    }
+    let mut preds = vec![0u32; first_pred[n] as usize];
+    {
+        let mut fill: Vec<u64> = first_pred[..n].to_vec();
+        for (pu, &u) in preorder.iter().enumerate() {
+            for e in g.edge_range(u) {
+                if keep_edge(e) {
+                    let w = pre_of[g.edge_to(e) as usize] as usize;
+                    preds[fill[w] as usize] = pu as u32;
+                    fill[w] += 1;
+                }
+            }
+        }
+    }
+
+    // 3. Semidominators, in reverse preorder. `ancestor` is the link forest
+    // of Lengauer–Tarjan; it starts as the DFS parent, and a vertex v is
+    // linked (its tree edge is in the forest) once v > w.
+    let mut ancestor = parent;
+    let mut semi: Vec<u32> = (0..n as u32).collect();
+    let mut label: Vec<u32> = semi.clone();
+    // idom starts as the DFS parent, saved before path compression rewrites
+    // `ancestor`, and becomes the immediate dominator in step 4.
+    let mut idom = vec![0u32; n];
+    let mut path: Vec<u32> = Vec::new();
+    for w in (1..n).rev() {
+        idom[w] = ancestor[w];
+        let mut s = w as u32;
+        for &v in &preds[first_pred[w] as usize..first_pred[w + 1] as usize] {
+            let x = eval(&mut ancestor, &semi, &mut label, &mut path, w as u32, v);
+            s = s.min(semi[x as usize]);
+        }
+        semi[w] = s;
+    }
+    drop(label);
+    drop(ancestor);
+    drop(preds);
+    drop(first_pred);
+
+    // 4. NCA: the idom of w is the nearest ancestor of its DFS parent in the
+    // (already final, since numbered lower) dominator tree whose number is at
+    // most semi(w).
+    for w in 1..n {
+        let mut x = idom[w];
+        while x > semi[w] {
+            x = idom[x as usize];
+        }
+        idom[w] = x;
+    }
+    drop(semi);
+    drop(pre_of);
+
+    // 5. Back to node numbers, and the children lists.
+    let mut idom_of = vec![NONE; node_count];
+    let mut first_child = vec![0u32; node_count + 1];
+    for w in 1..n {
+        let d = preorder[idom[w] as usize];
+        idom_of[preorder[w] as usize] = d;
+        first_child[d as usize + 1] += 1;
+    }
+    drop(idom);
+    for i in 0..node_count {
+        first_child[i + 1] += first_child[i];
+    }
+    let mut children = vec![0u32; n - 1];
+    {
+        let mut fill: Vec<u32> = first_child[..node_count].to_vec();
+        for (v, &d) in idom_of.iter().enumerate() {
+            if d != NONE {
+                children[fill[d as usize] as usize] = v as u32;
+                fill[d as usize] += 1;
+            }
+        }
+    }
+
+    Dominators {
+        root,
+        idom: idom_of,
+        preorder,
+        first_child,
+        children,
+    }
+}
+
+/// Lengauer–Tarjan's EVAL: for a linked vertex `v`, the vertex of smallest
+/// semidominator on the forest path above `v` (root of its tree excluded);
+/// `v` itself if it is not linked yet.
+#[inline]
+fn eval(
+    ancestor: &mut [u32],
+    semi: &[u32],
+    label: &mut [u32],
+    path: &mut Vec<u32>,
+    w: u32,
+    v: u32,
+) -> u32 {
+    if v <= w {
+        return v;
+    }
+    compress(ancestor, semi, label, path, w, v);
+    label[v as usize]
+}
+
+/// Path compression, iterative: collect the linked ancestors of `v`, then
+/// fold labels down from the top so each vertex sees the best label above it
+/// and points straight at the top of the path.
+#[inline]
+fn compress(
+    ancestor: &mut [u32],
+    semi: &[u32],
+    label: &mut [u32],
+    path: &mut Vec<u32>,
+    w: u32,
+    v: u32,
+) {
+    path.clear();
+    path.push(v);
+    let mut u = ancestor[v as usize];
+    while u > w {
+        path.push(u);
+        u = ancestor[u as usize];
+    }
+    for i in (0..path.len() - 1).rev() {
+        let (v, u) = (path[i] as usize, path[i + 1] as usize);
+        if semi[label[u] as usize] < semi[label[v] as usize] {
+            label[v] = label[u];
+        }
+        ancestor[v] = ancestor[u];
+    }
+}
+
+/// The retained size of every node: its self size plus the self sizes of all
+/// the nodes it dominates, i.e. what freeing it would free. Unreachable nodes
+/// retain 0, since nothing reachable from the root keeps them.
+///
+/// One backward sweep over the preorder (children after parents), no
+/// recursion.
+pub fn retained_sizes(g: &Graph, d: &Dominators) -> Vec<u64> {
+    let mut retained = vec![0u64; g.node_count()];
+    for &n in d.preorder() {
+        retained[n as usize] = g.self_size(n);
+    }
+    for &n in d.preorder().iter().rev() {
+        if let Some(up) = d.idom(n) {
+            retained[up as usize] += retained[n as usize];
+        }
+    }
+    retained
+}
