@@ -51,6 +51,16 @@ pub enum Command {
         #[command(flatten)]
         opts: SnapshotOpts,
     },
+    /// Leak verdict for one memory series: from --file, --prometheus or --cgroup.
+    #[command(after_help = "Examples:\n  \
+        leakhound trend --file series.jsonl\n  \
+        leakhound trend --prometheus http://127.0.0.1:9090 -n shop --pod cart-7d9 --container app --range 2d\n  \
+        leakhound trend --cgroup /sys/fs/cgroup/memory/mygroup --step 1s --duration 10m\n\
+        Exit codes: 0 done, 1 leak (with --fail-on-leak), 2 bad input, 3 Prometheus or cgroup unreachable.")]
+    Trend(crate::cmd_trend::TrendArgs),
+    /// Batch leak verdicts, one per series of a JSONL file.
+    #[command(after_help = "Example:\n  leakhound detect --file series.jsonl --format json > verdicts.jsonl")]
+    Detect(crate::cmd_trend::DetectArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  leakhound completions bash > /etc/bash_completion.d/leakhound"

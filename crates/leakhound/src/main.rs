@@ -2,6 +2,7 @@
 //! and maps failures to the exit codes of ARCHITECTURE.md.
 
 mod cli;
+mod cmd_trend;
 mod output;
 
 use anyhow::Result;
@@ -72,6 +73,9 @@ fn init_logs(verbose: u8) {
 
 /// Input errors are 2, the environment's are 3.
 fn exit_code(e: &anyhow::Error) -> u8 {
+    if let Some(code) = cmd_trend::exit_code(e) {
+        return code;
+    }
     match e
         .downcast_ref::<lh_analysis::Error>()
         .map(lh_analysis::Error::kind)
@@ -105,6 +109,8 @@ fn run(cli: Cli) -> Result<u8> {
             output::emit(&report, &files, &out, &options)?;
             Ok(0)
         }
+        Command::Trend(a) => cmd_trend::trend(a),
+        Command::Detect(a) => cmd_trend::detect(a),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "leakhound", &mut std::io::stdout());

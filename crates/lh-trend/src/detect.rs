@@ -1,0 +1,620 @@
+//! The detector: one memory series in, one [`Verdict`] out.
+//!
+//! Memory of a healthy process is not flat: garbage collectors saw up and down,
+//! caches warm up, load follows the day, deploys step the level, restarts
+//! reset it. A leak is the one thing that makes the *floor* rise without end.
+//! So the detector works on the lower envelope of the last incarnation, keeps
+//! only its last regime (after the last change point), and asks three
+//! questions of it: is there a trend once autocorrelation is accounted for
+//! (Mann–Kendall, Hamed–Rao), is it material (Theil–Sen slope with a
+//! block-bootstrap interval), and is it not a warm-up levelling off (a
+//! saturating fit against a line, by BIC). Time to limit comes from the upper
+//! envelope, since the peaks are what the OOM killer sees.
+
+use crate::stats::{self, Rng};
+use lh_model::{human_bytes, Series, Verdict, VerdictKind};
+
+/// Knobs of the detector. The defaults are what the evaluation measures.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Less history than this (seconds) is `insufficient-data`.
+    pub min_span_s: f64,
+    /// Fewer samples than this is `insufficient-data`.
+    pub min_points: usize,
+    /// One-sided Mann–Kendall level for a trend.
+    pub alpha: f64,
+    /// Bootstrap replicates for the slope interval.
+    pub bootstrap_reps: usize,
+    /// Floor growth below this fraction of the level per day is not material.
+    pub min_daily_growth: f64,
+    /// History under which a rise may still be one half of a daily cycle (seconds).
+    pub daily_span_s: f64,
+    /// A sample this far below the trailing floor starts a new incarnation.
+    pub restart_ratio: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            min_span_s: 2.0 * 3600.0,
+            min_points: 12,
+            alpha: 0.005,
+            bootstrap_reps: 64,
+            min_daily_growth: 0.01,
+            daily_span_s: 24.0 * 3600.0,
+            restart_ratio: 0.6,
+        }
+    }
+}
+
+/// What the detector saw, for charts: the envelopes and the fitted trend.
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    /// The cleaned samples, `(unix seconds, bytes)`.
+    pub points: Vec<(f64, f64)>,
+    /// Lower and upper envelope of the judged incarnation.
+    pub lower: Vec<(f64, f64)>,
+    pub upper: Vec<(f64, f64)>,
+    /// The fitted trend of the judged regime: two ends of a line.
+    pub trend: Option<[(f64, f64); 2]>,
+    /// Where the judged incarnation and regime begin (unix seconds).
+    pub incarnation_start: Option<f64>,
+    pub regime_start: Option<f64>,
+}
+
+/// Verdict only; see [`analyze`] for the fitted pieces as well.
+pub fn detect(series: &Series, opts: &Options) -> Verdict {
+    analyze(series, opts).0
+}
+
+/// Runs the detector and returns the verdict with what it fitted.
+pub fn analyze(series: &Series, opts: &Options) -> (Verdict, Analysis) {
+    let mut reasons = Vec::new();
+    let limit = match series.limit_bytes {
+        Some(0) => {
+            reasons.push("limit 0 means no limit (as cAdvisor reports it); ignored".into());
+            None
+        }
+        l => l,
+    };
+    let pts = clean(&series.points, &mut reasons);
+    let mut out = Verdict {
+        id: series.id.clone(),
+        verdict: VerdictKind::InsufficientData,
+        slope_bytes_per_hour: 0.0,
+        confidence: 0.0,
+        time_to_limit_seconds: None,
+        limit_bytes: limit,
+        reasons,
+    };
+    let mut an = Analysis {
+        points: pts.clone(),
+        ..Default::default()
+    };
+    let incs = incarnations(&pts, opts.restart_ratio);
+    let last = *incs.last().unwrap_or(&(0, 0));
+    let judged = judge(&pts[last.0..last.1], limit, opts, &mut an);
+    let restarts = incs.len().saturating_sub(1);
+    if restarts > 0 {
+        out.reasons.push(format!(
+            "{restarts} restart(s) seen (drops below {:.0}% of the trailing floor); judging the last run",
+            opts.restart_ratio * 100.0
+        ));
+    }
+    match judged {
+        Judged::Short(why) => {
+            // A run cut short by a restart near the limit is how a leak looks
+            // under a memory limit: judge the previous complete run instead.
+            if let (Some(l), true) = (limit, incs.len() >= 2) {
+                let prev = incs[incs.len() - 2];
+                let seg = &pts[prev.0..prev.1];
+                let peak = seg.iter().map(|p| p.1).fold(0.0, f64::max);
+                if peak >= 0.9 * l as f64 {
+                    let mut scratch = Analysis::default();
+                    if let Judged::Done(v) = judge(seg, limit, opts, &mut scratch) {
+                        if v.kind == VerdictKind::Leak {
+                            let since = pts[pts.len() - 1].0 - pts[last.0].0;
+                            out.verdict = VerdictKind::Leak;
+                            out.slope_bytes_per_hour = v.slope_h;
+                            out.confidence = v.confidence * 0.95;
+                            // The new run starts low; from its level the
+                            // limit is one previous run's length away.
+                            let run = seg[seg.len() - 1].0 - seg[0].0;
+                            out.time_to_limit_seconds = Some((run - since).max(0.0));
+                            out.reasons.push(format!(
+                                "the previous run grew to {:.0}% of the limit and restarted (likely OOM-killed)",
+                                peak / l as f64 * 100.0
+                            ));
+                            out.reasons.extend(v.reasons);
+                            out.reasons.push(format!("this run is young: {why}"));
+                            return (out, an);
+                        }
+                    }
+                }
+            }
+            out.reasons.push(why);
+        }
+        Judged::Done(v) => {
+            out.verdict = v.kind;
+            out.slope_bytes_per_hour = v.slope_h;
+            out.confidence = v.confidence;
+            out.time_to_limit_seconds = v.ttl_s;
+            out.reasons.extend(v.reasons);
+        }
+    }
+    (out, an)
+}
+
+/// Drops what cannot be a sample, sorts, and keeps the last of duplicate
+/// timestamps, saying so: a scrape pipeline that emits such points is worth knowing about.
+fn clean(raw: &[(f64, f64)], reasons: &mut Vec<String>) -> Vec<(f64, f64)> {
+    let mut pts: Vec<(f64, f64)> = raw
+        .iter()
+        .copied()
+        .filter(|(t, v)| t.is_finite() && v.is_finite() && *v >= 0.0)
+        .collect();
+    let bad = raw.len() - pts.len();
+    if bad > 0 {
+        reasons.push(format!("{bad} sample(s) not finite or negative, dropped"));
+    }
+    if pts.windows(2).any(|w| w[1].0 < w[0].0) {
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        reasons.push("timestamps out of order; sorted".into());
+    }
+    let n = pts.len();
+    pts.dedup_by(|b, a| {
+        if a.0 == b.0 {
+            *a = *b;
+            true
+        } else {
+            false
+        }
+    });
+    if pts.len() < n {
+        reasons.push(format!(
+            "{} duplicate timestamp(s); kept the last value of each",
+            n - pts.len()
+        ));
+    }
+    pts
+}
+
+/// Splits at restarts: `[start, end)` index ranges. A restart falls well
+/// below the lowest value of the trailing three hours, which a GC never does
+/// (a collection falls *to* the floor, not below it).
+fn incarnations(pts: &[(f64, f64)], ratio: f64) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut dq: std::collections::VecDeque<usize> = Default::default();
+    for (i, &(t, v)) in pts.iter().enumerate() {
+        while dq.front().is_some_and(|&j| pts[j].0 < t - 3.0 * 3600.0) {
+            dq.pop_front();
+        }
+        if let Some(&j) = dq.front() {
+            if v < ratio * pts[j].1 {
+                out.push((start, i));
+                start = i;
+                dq.clear();
+            }
+        }
+        while dq.back().is_some_and(|&j| pts[j].1 >= v) {
+            dq.pop_back();
+        }
+        dq.push_back(i);
+    }
+    out.push((start, pts.len()));
+    out
+}
+
+enum Judged {
+    /// Not enough to judge, and why.
+    Short(String),
+    Done(Judgement),
+}
+
+struct Judgement {
+    kind: VerdictKind,
+    slope_h: f64,
+    confidence: f64,
+    ttl_s: Option<f64>,
+    reasons: Vec<String>,
+}
+
+/// Bucketed envelopes: (times in hours from `t0`, lower, upper).
+struct Envelope {
+    t0: f64,
+    x: Vec<f64>,
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    /// Typical spacing of GC-like drops (seconds; 0 when none are seen).
+    period_s: f64,
+}
+
+/// Envelope width: three typical GC periods (spacing of drops of 3 % or
+/// more), so that every bucket holds at least one trough; never narrower than
+/// 5 minutes, never so wide that fewer than 12 buckets remain, and never so
+/// narrow that more than 120 remain (the tests below are O(n²)).
+fn envelope(pts: &[(f64, f64)]) -> Envelope {
+    let t0 = pts[0].0;
+    let span = pts[pts.len() - 1].0 - t0;
+    let mut last_drop = None;
+    let mut gaps = Vec::new();
+    for w in pts.windows(2) {
+        if w[1].1 < 0.97 * w[0].1 {
+            if let Some(l) = last_drop {
+                gaps.push(w[1].0 - l);
+            }
+            last_drop = Some(w[1].0);
+        }
+    }
+    let period = if gaps.len() >= 2 {
+        stats::quantile(&mut gaps, 0.5)
+    } else {
+        0.0
+    };
+    let width = (3.0 * period)
+        .max(300.0)
+        .max(span / 120.0)
+        .min(span / 12.0)
+        .max(1.0);
+    let nb = (span / width).floor() as usize + 1;
+    let mut x = Vec::with_capacity(nb);
+    let mut lo = Vec::with_capacity(nb);
+    let mut hi = Vec::with_capacity(nb);
+    let mut bucket = Vec::new();
+    let mut i = 0;
+    for b in 0..nb {
+        let end = t0 + (b + 1) as f64 * width;
+        bucket.clear();
+        let mut ts = 0.0;
+        while i < pts.len() && (pts[i].0 < end || b == nb - 1) {
+            bucket.push(pts[i].1);
+            ts += pts[i].0;
+            i += 1;
+        }
+        if bucket.is_empty() {
+            continue;
+        }
+        let tm = ts / bucket.len() as f64;
+        let max = bucket.iter().copied().fold(f64::MIN, f64::max);
+        x.push((tm - t0) / 3600.0);
+        lo.push(stats::quantile(&mut bucket, 0.05));
+        hi.push(max);
+    }
+    Envelope {
+        t0,
+        x,
+        lo,
+        hi,
+        period_s: period,
+    }
+}
+
+/// Where the last regime of the floor begins: binary segmentation into
+/// linear pieces, splitting again to the right while a split pays for itself
+/// under a doubled BIC penalty (envelope residuals are autocorrelated, so the
+/// plain penalty over-splits).
+fn last_regime(x: &[f64], y: &[f64]) -> usize {
+    let n = x.len();
+    let min_len = (n / 10).max(6);
+    let mut start = 0;
+    let cost = |a: usize, b: usize| {
+        let (i, s) = stats::ols(&x[a..b], &y[a..b]);
+        stats::rss_line(&x[a..b], &y[a..b], i, s)
+    };
+    loop {
+        let len = n - start;
+        if len < 2 * min_len {
+            return start;
+        }
+        let whole = stats::bic(cost(start, n), len, 2);
+        let mut best = (f64::INFINITY, 0);
+        for k in start + min_len..=n - min_len {
+            let c = cost(start, k) + cost(k, n);
+            if c < best.0 {
+                best = (c, k);
+            }
+        }
+        let split = stats::bic(best.0, len, 5) + 3.0 * (len as f64).ln();
+        if split < whole {
+            start = best.1;
+        } else {
+            return start;
+        }
+    }
+}
+
+fn judge(pts: &[(f64, f64)], limit: Option<u64>, opts: &Options, an: &mut Analysis) -> Judged {
+    if pts.len() < opts.min_points {
+        return Judged::Short(format!(
+            "{} sample(s); at least {} are needed",
+            pts.len(),
+            opts.min_points
+        ));
+    }
+    let span = pts[pts.len() - 1].0 - pts[0].0;
+    let env = envelope(pts);
+    // A verdict needs several GC cycles in view, or the floor is just one cycle's trough.
+    let need = opts.min_span_s.max(6.0 * env.period_s);
+    if span < need || env.x.len() < 8 {
+        return Judged::Short(format!(
+            "{:.1} h of history; at least {:.1} h are needed",
+            span / 3600.0,
+            need / 3600.0
+        ));
+    }
+    an.incarnation_start = Some(env.t0);
+    let to_abs = |x: &[f64], y: &[f64]| -> Vec<(f64, f64)> {
+        x.iter()
+            .zip(y)
+            .map(|(a, b)| (env.t0 + a * 3600.0, *b))
+            .collect()
+    };
+    an.lower = to_abs(&env.x, &env.lo);
+    an.upper = to_abs(&env.x, &env.hi);
+
+    let mut env = env;
+    let mut reasons = Vec::new();
+    if let Some(amp) = deseasonalize(&mut env) {
+        reasons.push(format!(
+            "the floor follows a daily cycle of ±{}; judged with the cycle removed",
+            human_bytes(amp as i64)
+        ));
+    }
+    let k = last_regime(&env.x, &env.lo);
+    let (x, y) = (&env.x[k..], &env.lo[k..]);
+    let mut scratch = Vec::new();
+    let slope = stats::theil_sen(x, y, &mut scratch);
+    let icpt = stats::theil_sen_intercept(x, y, slope);
+    let (_, z, p) = stats::mann_kendall(x, y);
+    let level = y.iter().copied().sum::<f64>() / y.len() as f64;
+    let x_end = env.x[env.x.len() - 1];
+    an.regime_start = Some(env.t0 + x[0] * 3600.0);
+    an.trend = Some([
+        (env.t0 + x[0] * 3600.0, icpt + slope * x[0]),
+        (env.t0 + x_end * 3600.0, icpt + slope * x_end),
+    ]);
+    if k > 0 {
+        reasons.push(format!(
+            "floor changed regime {:.1} h ago; judging the {:.1} h since",
+            (x_end - x[0]),
+            (x_end - x[0])
+        ));
+    }
+    // Upper envelope now: the median of the last few bucket peaks.
+    let mut tail: Vec<f64> = env.hi[env.hi.len().saturating_sub(3)..].to_vec();
+    let upper_now = stats::quantile(&mut tail, 0.5);
+    let ttl = |s: f64| -> Option<f64> {
+        let l = limit? as f64;
+        (s > 0.0).then(|| (l - upper_now).max(0.0) / s * 3600.0)
+    };
+    let daily = slope * 24.0 / level.max(1.0);
+    let material = daily >= opts.min_daily_growth && slope >= 65536.0;
+    let trend = p < opts.alpha;
+    // A leak accumulates; a deploy steps. If one jump between neighbouring
+    // buckets makes most of the rise, it is a step, not a trend.
+    let rise = y[y.len() - 1] - y[0];
+    let max_jump = y.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+    let stepped = rise > 0.0 && max_jump > 0.5 * rise;
+    let base = |kind, confidence, reasons| {
+        Judged::Done(Judgement {
+            kind,
+            slope_h: slope,
+            confidence,
+            ttl_s: if kind == VerdictKind::Leak {
+                ttl(slope)
+            } else {
+                None
+            },
+            reasons,
+        })
+    };
+    if !(trend && material) || stepped {
+        if trend && stepped {
+            reasons.push(format!(
+                "the floor stepped up by {} at once: a level shift (deploy, config), not a trend",
+                human_bytes(max_jump as i64)
+            ));
+        } else if trend {
+            reasons.push(format!(
+                "the floor rises {}/h ({:.2}% of its level a day), too little to matter",
+                human_bytes(slope as i64),
+                daily * 100.0
+            ));
+        } else {
+            reasons.push(format!(
+                "no significant trend in the floor (Mann–Kendall p = {p:.3}, autocorrelation-corrected; slope {}/h)",
+                human_bytes(slope as i64)
+            ));
+        }
+        if let Some(w) = warming(&env, limit) {
+            reasons.push(w.1);
+            return base(w.0, 0.6, reasons);
+        }
+        let conf = (1.0 - p).clamp(0.5, 0.99);
+        return base(VerdictKind::NoLeak, conf, reasons);
+    }
+    // A warm-up that levels off below the limit is not a leak, however steep.
+    if let Some((kind, why)) = warming(&env, limit) {
+        reasons.push(why);
+        return base(kind, 0.6, reasons);
+    }
+    let mut rng = Rng::new(seed(y));
+    let (bx, by) = coarsen(x, y, 48);
+    let (lo, hi) = stats::block_bootstrap_slope(&bx, &by, opts.bootstrap_reps, 0.9, &mut rng);
+    if lo <= 0.0 {
+        reasons.push(format!(
+            "the floor rises {}/h but its 90% bootstrap interval includes 0",
+            human_bytes(slope as i64)
+        ));
+        return base(VerdictKind::NoLeak, 0.5, reasons);
+    }
+    let span_x = x_end - x[0];
+    let ttl_now = ttl(slope);
+    // A rise seen for less than a day may be half a daily cycle: only an
+    // imminent limit (closer than half the rise seen) justifies a verdict.
+    let rise_s = span_x * 3600.0;
+    if rise_s < opts.daily_span_s && !ttl_now.is_some_and(|t| t < rise_s / 2.0) {
+        reasons.push(format!(
+            "the floor rises {}/h, but for {:.1} h only, which cannot rule out a daily cycle",
+            human_bytes(slope as i64),
+            span_x
+        ));
+        return base(VerdictKind::NoLeak, 0.5, reasons);
+    }
+    reasons.push(format!(
+        "the floor (lower envelope) rises {}/h over {:.1} h (90% interval {}–{}/h), {:.1}% of its level a day",
+        human_bytes(slope as i64),
+        span_x,
+        human_bytes(lo as i64),
+        human_bytes(hi as i64),
+        daily * 100.0
+    ));
+    reasons.push(format!(
+        "Mann–Kendall trend Z = {z:.1}, p = {p:.1e} after the autocorrelation correction"
+    ));
+    if let (Some(t), Some(l)) = (ttl_now, limit) {
+        let (t_fast, t_slow) = (ttl(hi).unwrap_or(t), ttl(lo).unwrap_or(t));
+        reasons.push(format!(
+            "peaks at {} reach the limit {} in {} (90%: {}–{})",
+            human_bytes(upper_now as i64),
+            human_bytes(l as i64),
+            human_duration(t),
+            human_duration(t_fast),
+            human_duration(t_slow)
+        ));
+    }
+    // Sure of the trend and of its size: a lower bound far from 0 counts.
+    let conf = (1.0 - p) * (0.8 + 0.2 * (lo / slope).clamp(0.0, 1.0));
+    base(VerdictKind::Leak, conf.clamp(0.5, 0.99), reasons)
+}
+
+/// Load that follows the day makes the floor rise for twelve hours and fall
+/// for twelve; with a day or more in view, a 24-hour harmonic next to a line
+/// tells that apart from growth. When the harmonic pays for itself under BIC,
+/// it is removed from the floor (and the peaks) and its amplitude returned.
+fn deseasonalize(env: &mut Envelope) -> Option<f64> {
+    let (x, y) = (&env.x, &env.lo);
+    let span = x[x.len() - 1] - x[0];
+    // A harmonic fits many shapes (a knee, a step) a little; only a floor
+    // that repeats itself a day later has a daily cycle.
+    if span < 36.0 || lag_day_correlation(x, y) < 0.5 {
+        return None;
+    }
+    let w = std::f64::consts::TAU / 24.0;
+    let ones = vec![1.0; x.len()];
+    let sin: Vec<f64> = x
+        .iter()
+        .map(|t| ((env.t0 / 3600.0 + t) * w).sin())
+        .collect();
+    let cos: Vec<f64> = x
+        .iter()
+        .map(|t| ((env.t0 / 3600.0 + t) * w).cos())
+        .collect();
+    let (_, line) = stats::lstsq(&[ones.clone(), x.clone()], y)?;
+    let (b, both) = stats::lstsq(&[ones, x.clone(), sin.clone(), cos.clone()], y)?;
+    if stats::bic(both, x.len(), 4) > stats::bic(line, x.len(), 2) - 10.0 {
+        return None;
+    }
+    for i in 0..x.len() {
+        let s = b[2] * sin[i] + b[3] * cos[i];
+        env.lo[i] -= s;
+        env.hi[i] -= s;
+    }
+    Some(b[2].hypot(b[3]))
+}
+
+/// Correlation of the detrended floor with itself 24 hours later.
+fn lag_day_correlation(x: &[f64], y: &[f64]) -> f64 {
+    let (a, b) = stats::ols(x, y);
+    let r: Vec<f64> = x.iter().zip(y).map(|(xi, yi)| yi - a - b * xi).collect();
+    let (mut p, mut q) = (Vec::new(), Vec::new());
+    let mut j = 0;
+    for i in 0..x.len() {
+        while j < x.len() && x[j] < x[i] + 24.0 {
+            j += 1;
+        }
+        if j == x.len() {
+            break;
+        }
+        p.push(r[i]);
+        q.push(r[j]);
+    }
+    if p.len() < 8 {
+        return 0.0;
+    }
+    let (mp, mq) = (
+        p.iter().sum::<f64>() / p.len() as f64,
+        q.iter().sum::<f64>() / q.len() as f64,
+    );
+    let cov: f64 = p.iter().zip(&q).map(|(a, b)| (a - mp) * (b - mq)).sum();
+    let vp: f64 = p.iter().map(|a| (a - mp).powi(2)).sum();
+    let vq: f64 = q.iter().map(|b| (b - mq).powi(2)).sum();
+    if vp <= 0.0 || vq <= 0.0 {
+        0.0
+    } else {
+        cov / (vp * vq).sqrt()
+    }
+}
+
+/// Warm-up: a saturating curve beats a line by a clear BIC margin and its
+/// asymptote stays below the limit. Still rising steeply: `warming`; levelled
+/// off: `no-leak`. `None` when the incarnation does not look like one.
+fn warming(env: &Envelope, limit: Option<u64>) -> Option<(VerdictKind, String)> {
+    let (x, y) = (&env.x, &env.lo);
+    let (a, b) = stats::ols(x, y);
+    let line = stats::bic(stats::rss_line(x, y, a, b), x.len(), 2);
+    let (asym, drop, tau, rss) = stats::fit_saturating(x, y)?;
+    let sat = stats::bic(rss, x.len(), 3);
+    let span = x[x.len() - 1] - x[0];
+    if sat > line - 10.0 || tau > span || drop <= 0.0 {
+        return None;
+    }
+    if limit.is_some_and(|l| asym >= 0.95 * l as f64) {
+        return None;
+    }
+    let left = drop * (-span / tau).exp();
+    let why = format!(
+        "the floor follows a warm-up curve (BIC {:.0} below a line) levelling off at {}{}",
+        line - sat,
+        human_bytes(asym as i64),
+        limit.map_or(String::new(), |l| format!(
+            ", {:.0}% of the limit",
+            asym / l as f64 * 100.0
+        ))
+    );
+    // Within 5 % of the rise left to go counts as levelled off.
+    if left > 0.05 * drop {
+        Some((VerdictKind::Warming, why))
+    } else {
+        Some((VerdictKind::NoLeak, why))
+    }
+}
+
+/// Averages neighbours down to at most `m` points: the bootstrap is O(m²) per replicate.
+fn coarsen(x: &[f64], y: &[f64], m: usize) -> (Vec<f64>, Vec<f64>) {
+    let g = x.len().div_ceil(m);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    (
+        x.chunks(g).map(mean).collect(),
+        y.chunks(g).map(mean).collect(),
+    )
+}
+
+/// The bootstrap is seeded from the data, so one series always gets one verdict.
+fn seed(y: &[f64]) -> u64 {
+    y.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
+        (h ^ v.to_bits()).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// `3.2 h`, `2.1 d`: a time to limit as people read it.
+pub fn human_duration(s: f64) -> String {
+    if s < 3600.0 {
+        format!("{:.0} min", s / 60.0)
+    } else if s < 72.0 * 3600.0 {
+        format!("{:.1} h", s / 3600.0)
+    } else {
+        format!("{:.1} d", s / 86400.0)
+    }
+}
