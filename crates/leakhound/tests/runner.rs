@@ -1,0 +1,335 @@
+//! leakhound against real processes: real memory cgroups, real kernel OOM
+//! kills, real inspectors. Every test checks that leakhound left no cgroup
+//! and no process behind; tests needing a memory cgroup skip, saying why,
+//! only on machines without a writable one.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use testkit::{go_app, memory_cgroups_named, process_alive, repo_root, start_listening};
+
+fn leakhound() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_leakhound"))
+}
+
+/// Whether this machine lets us make memory cgroups; prints why not.
+fn cgroups_writable() -> bool {
+    let own = match testkit::own_memory_cgroup() {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("SKIP: no memory cgroup: {why}");
+            return false;
+        }
+    };
+    let probe = own.join(format!("leakhound-probe-{}", std::process::id()));
+    match std::fs::create_dir(&probe) {
+        Ok(()) => {
+            let _ = std::fs::remove_dir(&probe);
+            true
+        }
+        Err(e) => {
+            eprintln!("SKIP: cannot create a child of {}: {e}", own.display());
+            false
+        }
+    }
+}
+
+/// The pid leakhound printed as `started pid N`.
+fn started_pid(stderr: &str) -> Option<u32> {
+    stderr
+        .split("started pid ")
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// After leakhound `lh_pid` has exited: none of its cgroups, and not its program, is left.
+fn assert_nothing_left(lh_pid: u32, stderr: &str) {
+    let left = memory_cgroups_named(&format!("leakhound-{lh_pid}-"));
+    assert!(left.is_empty(), "cgroups left behind: {left:?}");
+    if let Some(app) = started_pid(stderr) {
+        assert!(!process_alive(app), "program {app} left running");
+    }
+}
+
+/// Runs leakhound to the end; returns (exit code, stdout, stderr) after the leftovers check.
+fn run(mut cmd: Command) -> (i32, String, String) {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().unwrap();
+    let (so, se) = (
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    );
+    assert_nothing_left(pid, &se);
+    (status.code().unwrap_or(-1), so, se)
+}
+
+fn assert_private_files(dir: &Path) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let meta = e.metadata().unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        let want = if meta.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode, want, "{} is {mode:o}", e.path().display());
+    }
+}
+
+fn soak_go(app: &str, limit: &str, duration: &str, dir: &Path) -> (i32, Value, String) {
+    let mut cmd = leakhound();
+    cmd.args([
+        "soak",
+        "--format",
+        "json",
+        "--memory-limit",
+        limit,
+        "--duration",
+        duration,
+    ])
+    .args(["--http-load", "/work?n=5", "--rps", "20", "-o"])
+    .arg(dir)
+    .arg("--")
+    .arg(go_app(app))
+    .env("LISTEN", "127.0.0.1:0");
+    let (code, out, err) = run(cmd);
+    let v: Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("soak printed no JSON ({e}): {out}\nstderr: {err}"));
+    (code, v, err)
+}
+
+#[test]
+fn go_leak_is_oom_killed_and_named_from_profiles_taken_before_the_kill() {
+    if !cgroups_writable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (code, v, err) = soak_go("leak", "64Mi", "180s", dir.path());
+    assert_eq!(code, 1, "{err}");
+    let ended = &v["ended"];
+    assert_eq!(ended["reason"], "OOMKilled", "{v:#}\n{err}");
+    assert_eq!(ended["exit_code"], 137);
+    assert!(v["reasons"][0]
+        .as_str()
+        .unwrap()
+        .contains("OOMKilled, exit code 137"));
+    let snaps = v["snapshots"].as_array().unwrap();
+    assert!(snaps.len() >= 3, "{snaps:?}");
+    // Every snapshot was taken while the program lived: the soak takes none after the kill.
+    assert_eq!(
+        v["report"]["snapshots"].as_array().unwrap().len(),
+        snaps.len()
+    );
+    assert_eq!(v["report"]["suspects"][0]["key"], "main.(*registry).track");
+    assert!(v["peak_bytes"].as_u64().unwrap() > 32 << 20);
+    assert_private_files(dir.path());
+}
+
+#[test]
+fn go_leak_under_a_roomy_limit_is_found_from_the_diff() {
+    if !cgroups_writable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (code, v, err) = soak_go("leak", "1Gi", "8s", dir.path());
+    assert_eq!(code, 1, "{v:#}\n{err}");
+    assert!(v["ended"].is_null(), "{v:#}");
+    assert_eq!(v["verdict"], "leak");
+    assert_eq!(v["report"]["suspects"][0]["key"], "main.(*registry).track");
+}
+
+#[test]
+fn go_steady_soaks_clean() {
+    if !cgroups_writable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (code, v, err) = soak_go("steady", "128Mi", "8s", dir.path());
+    assert_eq!(code, 0, "{v:#}\n{err}");
+    assert_eq!(v["verdict"], "no-leak");
+    assert!(v["requests"].as_u64().unwrap() > 20, "the load ran: {v:#}");
+    assert_private_files(dir.path());
+}
+
+#[test]
+fn capture_go_by_pid_and_by_url_writes_private_profiles() {
+    let (app, addr) = start_listening(Command::new(go_app("leak")));
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = leakhound();
+    cmd.args(["capture", &format!("pid:{}", app.pid()), "--count", "2"])
+        .args([
+            "--interval",
+            "200ms",
+            "--goroutines",
+            "--format",
+            "json",
+            "-o",
+        ])
+        .arg(dir.path());
+    let (code, out, err) = run(cmd);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["runtime"], "go");
+    assert_eq!(v["files"].as_array().unwrap().len(), 4);
+    let mut cmd = leakhound();
+    cmd.args(["capture", &format!("url:http://{addr}"), "-o"])
+        .arg(dir.path().join("byurl"));
+    let (code, out, err) = run(cmd);
+    assert_eq!(code, 0, "{err}");
+    let file = out.lines().next().unwrap();
+    assert_eq!(&std::fs::read(file).unwrap()[..2], &[0x1f, 0x8b]);
+    // What was captured is what `diff` reads.
+    let mut cmd = leakhound();
+    cmd.arg("diff")
+        .arg(dir.path().join("001-heap.pb.gz"))
+        .arg(dir.path().join("002-heap.pb.gz"));
+    assert_eq!(run(cmd).0, 0);
+    assert_private_files(dir.path());
+}
+
+#[test]
+fn node_capture_through_the_inspector_of_an_app_with_no_debug_endpoint() {
+    let mut node = Command::new("node");
+    // --inspect-port only picks the port SIGUSR1 will open: no clash with 9229.
+    node.arg("--inspect-port=0")
+        .arg(repo_root().join("testkit/apps/node-plain/server.js"));
+    let (app, addr) = start_listening(node);
+    testkit::http_ok(&addr, "/work?n=50");
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = leakhound();
+    cmd.args(["capture", &format!("pid:{}", app.pid()), "-o"])
+        .arg(dir.path());
+    let (code, out, err) = run(cmd);
+    assert_eq!(code, 0, "{err}");
+    let file = out.lines().next().unwrap();
+    let head = std::fs::read(file).unwrap();
+    assert!(
+        head.starts_with(b"{\"snapshot\":{\"meta\":"),
+        "not a V8 snapshot"
+    );
+    let text = String::from_utf8_lossy(&head);
+    assert!(
+        text.contains("\"Session\""),
+        "the app's class is in the snapshot"
+    );
+    assert_private_files(dir.path());
+}
+
+#[test]
+fn bad_targets_say_what_is_wrong() {
+    for (target, want) in [
+        ("pid:999999999", "does not exist"),
+        ("pid:abc", "bad pid"),
+        ("nothing", "bad target"),
+        ("url:http://127.0.0.1:1", "127.0.0.1:1"),
+    ] {
+        let mut cmd = leakhound();
+        cmd.args(["capture", target, "-o"])
+            .arg(std::env::temp_dir().join("lh-never-written"));
+        let (code, _, err) = run(cmd);
+        assert!(code == 2 || code == 3, "{target}: {code} {err}");
+        assert!(err.contains(want), "{target}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+#[test]
+fn an_endpoint_answering_500_or_garbage_is_a_clear_error() {
+    let (_app, addr) = start_listening(Command::new(go_app("steady")));
+    // The Go app has no /debug/heapsnapshot: a 404 page instead of JSON.
+    let mut cmd = leakhound();
+    cmd.args([
+        "capture",
+        &format!("url:http://{addr}/debug/heapsnapshot"),
+        "-o",
+    ])
+    .arg(std::env::temp_dir().join("lh-never-written"));
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("HTTP 404"), "{err}");
+    // /work answers 200 with text, not {"snapshot": path}.
+    let mut cmd = leakhound();
+    cmd.args([
+        "capture",
+        &format!("url:http://{addr}/work?n=1&x=/debug/heapsnapshot"),
+    ]);
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn a_go_program_without_pprof_is_told_the_one_line_fix() {
+    if !cgroups_writable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = leakhound();
+    cmd.args(["soak", "--ready-timeout", "5s", "--duration", "5s", "-o"])
+        .arg(dir.path())
+        .arg("--")
+        .arg(go_app("nopprof"))
+        .env("LISTEN", "127.0.0.1:0");
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("import _ \"net/http/pprof\""), "{err}");
+}
+
+#[test]
+fn ctrl_c_during_soak_stops_the_program_and_removes_its_cgroup() {
+    if !cgroups_writable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = leakhound()
+        .args([
+            "soak",
+            "--memory-limit",
+            "512Mi",
+            "--duration",
+            "300s",
+            "--http-load",
+            "/work?n=1",
+        ])
+        .arg("-o")
+        .arg(dir.path())
+        .arg("--")
+        .arg(go_app("leak"))
+        .env("LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lh = child.id();
+    let mut err = String::new();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        err.push_str(&line);
+        err.push('\n');
+        if line.contains("snapshot 1") {
+            break;
+        }
+    }
+    assert!(err.contains("snapshot 1"), "{err}");
+    // SAFETY: signalling the child we started.
+    assert_eq!(unsafe { libc::kill(lh as i32, libc::SIGINT) }, 0);
+    for line in lines {
+        err.push_str(&line.unwrap());
+        err.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert_nothing_left(lh, &err);
+}

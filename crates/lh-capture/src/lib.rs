@@ -1,0 +1,191 @@
+//! Heap profiles from live processes.
+//!
+//! Two questions are kept apart so that Kubernetes transports can be added
+//! without touching the runtimes: *how bytes reach the process* (the
+//! [`transport`] module: HTTP to loopback, signals, `jcmd` by pid) and *what to
+//! ask it* (one module per runtime: [`go`], [`node`], [`python`], [`jvm`]).
+//! [`procfs`] tells which runtime a pid runs and which ports it listens on.
+//!
+//! Heap dumps hold secrets (tokens, passwords, user data): every file is
+//! created 0600, in a directory the caller chose, and nothing is ever uploaded.
+
+pub mod go;
+pub mod jvm;
+pub mod node;
+pub mod procfs;
+pub mod python;
+pub mod target;
+pub mod transport;
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+pub use procfs::{detect, Runtime};
+pub use target::{CaptureOptions, Source};
+
+/// Whether a failure is the user's (a wrong target, exit 2) or the
+/// environment's (a tool missing, a port taken, a disk full, exit 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Input,
+    Environment,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The pid does not exist (or exited while we worked on it).
+    #[error("process {0} does not exist (or has exited)")]
+    NoProcess(u32),
+    /// The process is not something leakhound can capture from, and why.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A file could not be written or read: names the file.
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    /// The endpoint could not be reached.
+    #[error("{url}: {message}")]
+    Http { url: String, message: String },
+    /// The endpoint answered, but not with what it should have.
+    #[error("{url}: {message}")]
+    BadAnswer { url: String, message: String },
+    /// The Node inspector could not be opened or spoke unexpectedly.
+    #[error("inspector: {0}")]
+    Inspector(String),
+    /// A tool we run (jcmd) is missing or failed.
+    #[error("{0}")]
+    Tool(String),
+    /// A V8 snapshot would not fit in the room the cgroup has left.
+    #[error("{0}")]
+    Headroom(String),
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NoProcess(_) | Error::Unsupported(_) | Error::BadAnswer { .. } => {
+                ErrorKind::Input
+            }
+            _ => ErrorKind::Environment,
+        }
+    }
+
+    pub(crate) fn io(path: &Path, source: io::Error) -> Self {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Creates `dir` (0700) if needed: artifacts of a capture live there.
+pub fn private_dir(dir: &Path) -> Result<(), Error> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// A new file, mode 0600, removed again unless [`PrivateFile::finish`] is
+/// called: a failed or interrupted capture (disk full, Ctrl-C, a dead
+/// endpoint) never leaves a truncated dump that looks like a good one.
+pub struct PrivateFile {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl PrivateFile {
+    pub fn create(path: &Path) -> Result<Self, Error> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        Ok(PrivateFile {
+            path: path.to_path_buf(),
+            file: Some(file),
+        })
+    }
+
+    pub fn write_all(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let f = self.file.as_mut().expect("open until finish");
+        f.write_all(bytes).map_err(|e| Error::io(&self.path, e))
+    }
+
+    /// Copies a reader in, returning the bytes copied.
+    pub fn copy_from(&mut self, r: &mut dyn io::Read) -> Result<u64, Error> {
+        let f = self.file.as_mut().expect("open until finish");
+        let mut buf = vec![0u8; 1 << 16];
+        let mut n = 0u64;
+        loop {
+            let k = match r.read(&mut buf) {
+                Ok(0) => return Ok(n),
+                Ok(k) => k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io(&self.path, e)),
+            };
+            f.write_all(&buf[..k])
+                .map_err(|e| Error::io(&self.path, e))?;
+            n += k as u64;
+        }
+    }
+
+    /// Flushes to disk (a full disk shows up here at the latest) and keeps the file.
+    pub fn finish(mut self) -> Result<PathBuf, Error> {
+        let f = self.file.take().expect("open until finish");
+        if let Err(e) = f.sync_all() {
+            let _ = std::fs::remove_file(&self.path);
+            return Err(Error::io(&self.path, e));
+        }
+        Ok(std::mem::take(&mut self.path))
+    }
+}
+
+impl Drop for PrivateFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Copies a file the target wrote (e.g. a `{"snapshot": path}` answer) into
+/// `dest`, 0600. The source is read through `/proc/PID/root` when a pid is
+/// known, so a process in another mount namespace works too.
+pub fn copy_private(src: &Path, dest: &Path) -> Result<u64, Error> {
+    let mut r = File::open(src).map_err(|e| Error::io(src, e))?;
+    let mut out = PrivateFile::create(dest)?;
+    let n = out.copy_from(&mut r)?;
+    out.finish()?;
+    Ok(n)
+}
+
+/// Asks an endpoint that answers `{"snapshot": "/abs/path"}` (the seed apps'
+/// `/debug/heapsnapshot`, the Python helper) for a snapshot, and copies the
+/// file it names into `dest` (0600). With `pid`, the file is read through
+/// `/proc/PID/root`, so a process in another mount namespace works too.
+pub fn from_snapshot_endpoint(url: &str, pid: Option<u32>, dest: &Path) -> Result<u64, Error> {
+    let body = transport::get_bytes(url)?;
+    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::BadAnswer {
+        url: url.into(),
+        message: format!("expected JSON {{\"snapshot\": path}}: {e}"),
+    })?;
+    let src = match v.get("snapshot").and_then(|s| s.as_str()) {
+        Some(p) if Path::new(p).is_absolute() => PathBuf::from(p),
+        _ => {
+            return Err(Error::BadAnswer {
+                url: url.into(),
+                message: format!("expected {{\"snapshot\": \"/absolute/path\"}}, got {v}"),
+            })
+        }
+    };
+    let src = match pid {
+        Some(p) => procfs::in_root(p, &src),
+        None => src,
+    };
+    copy_private(&src, dest)
+}
