@@ -219,3 +219,39 @@ pub fn process_alive(pid: u32) -> bool {
         Err(_) => false,
     }
 }
+
+/// Compiles the Java sample apps of `testkit/apps/java` with the machine's
+/// `javac` (JDK 17) and returns the class directory. Tests must fail, not
+/// skip, when the JDK is missing: CI installs it. Compiled once per test
+/// binary: a JVM loads classes lazily, so the directory must not change under
+/// an app that is running.
+pub fn java_apps() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(compile_java_apps).clone()
+}
+
+fn compile_java_apps() -> PathBuf {
+    let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let src = repo_root().join("testkit/apps/java");
+    let out = build_dir().join(format!("java-classes-{}", std::process::id()));
+    let tmp = build_dir().join(format!("java-classes.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&src)
+        .expect("testkit/apps/java")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "java"))
+        .collect();
+    files.sort();
+    let status = Command::new("javac")
+        .arg("-d")
+        .arg(&tmp)
+        .args(&files)
+        .status()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `javac` (apt-get install openjdk-17-jdk-headless): {e}")
+        });
+    assert!(status.success(), "javac of testkit/apps/java failed");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::rename(&tmp, &out).expect("rename compiled classes");
+    out
+}

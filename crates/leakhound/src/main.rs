@@ -130,6 +130,7 @@ fn options(o: &cli::SnapshotOpts) -> Options {
     Options {
         by: o.by.clone(),
         sample_index: o.sample_index.clone(),
+        histogram_only: o.histogram_only,
         ..Default::default()
     }
 }

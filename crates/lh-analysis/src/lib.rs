@@ -6,6 +6,7 @@
 //! N-snapshot merge ([`merge`]) and suspect ranking ([`suspects`]).
 
 pub mod detect;
+pub mod hprof;
 pub mod merge;
 pub mod pprof;
 pub mod suspects;
@@ -121,6 +122,7 @@ pub fn diff_files(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
     }
     match common_format(paths)? {
         Format::Pprof => pprof::diff(paths, opts),
+        Format::Hprof => hprof::diff(paths, opts),
         other => Err(unsupported(&paths[0], other)),
     }
 }
@@ -129,6 +131,7 @@ pub fn diff_files(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
 pub fn analyze_file(path: &Path, opts: &Options) -> Result<Report, Error> {
     match detect(path)? {
         Format::Pprof => pprof::analyze(path, opts),
+        Format::Hprof => hprof::analyze(path, opts),
         other => Err(unsupported(path, other)),
     }
 }
