@@ -80,6 +80,9 @@ pub enum Command {
         leakhound diagnose url:http://127.0.0.1:6060 --fail-on-leak --format json\n  \
         leakhound diagnose cgroup:/sys/fs/cgroup/memory/mygroup")]
     Diagnose(crate::cmd_run::DiagnoseArgs),
+    /// Runs a bundled leaky Node app under soak and shows the whole diagnosis, in under 2 minutes.
+    #[command(after_help = "Example:\n  cargo run --release -- demo")]
+    Demo(crate::cmd_run::DemoArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  leakhound completions bash > /etc/bash_completion.d/leakhound"

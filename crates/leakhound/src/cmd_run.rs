@@ -707,12 +707,15 @@ pub fn run_soak(a: &SoakArgs, say: &dyn Fn(&str)) -> Result<Outcome> {
     let suspect_leak = suspect.is_some();
     reasons.extend(suspect);
     let trend = trend_said.unwrap_or_else(|| live_trend(&samples, limit));
-    if trend.verdict == lh_model::VerdictKind::Leak {
+    let trend_leak = trend.verdict == lh_model::VerdictKind::Leak;
+    if trend_leak {
         reasons.push(format!("memory trend: {}", trend.reasons.join("; ")));
     }
-    let leak = oom || suspect_leak;
+    let leak = oom || suspect_leak || trend_leak;
     if !leak {
-        reasons.push("no group grew steadily across the snapshots".into());
+        reasons.push(
+            "no group grew steadily across the snapshots, and memory did not trend up".into(),
+        );
     }
     Ok(Outcome {
         verdict: if leak { "leak" } else { "no-leak" },
@@ -791,6 +794,76 @@ pub fn soak(a: SoakArgs) -> Result<u8> {
     let o = run_soak(&a, &say)?;
     print_outcome(&o, &a.dir, a.format, a.top)?;
     Ok(if o.verdict == "leak" { 1 } else { 0 })
+}
+
+// ---------------------------------------------------------------- demo
+
+/// The bundled leaky app: a Node server whose session cache never evicts.
+/// Node is on most machines and needs no build step, so `demo` runs on a
+/// fresh clone with nothing but cargo and node.
+const DEMO_APP: &str = include_str!("../demo/server.js");
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Directory for the demo's snapshots and report (default: a new one under the temp dir).
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// How long to soak the demo app.
+    #[arg(long, default_value = "25s", value_parser = parse_duration)]
+    pub duration: Duration,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+/// Runs the bundled app under `soak` and prints the whole diagnosis. Exits 0
+/// when the leak was found and named: that is the demo working.
+pub fn demo(a: DemoArgs) -> Result<u8> {
+    let dir = a.dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("leakhound-demo-{}", std::process::id()))
+    });
+    lh_capture::private_dir(&dir)?;
+    let app = dir.join("server.js");
+    private_log(&app)?
+        .write_all(DEMO_APP.as_bytes())
+        .with_context(|| format!("cannot write {}", app.display()))?;
+    eprintln!(
+        "leakhound demo: soaking a Node server with a leaky session cache ({}) for {:.0} s; snapshots come through the inspector",
+        app.display(),
+        a.duration.as_secs_f64()
+    );
+    let args = SoakArgs {
+        memory_limit: "256Mi".into(),
+        duration: a.duration,
+        load: None,
+        http_load: Some("/work?n=10".into()),
+        rps: 20,
+        sample_interval: Duration::from_millis(250),
+        captures: 3,
+        ready_timeout: Duration::from_secs(30),
+        dir: dir.clone(),
+        force: false,
+        format: a.format,
+        top: 10,
+        cmd: vec!["node".into(), app.to_string_lossy().into_owned()],
+    };
+    let say = |m: &str| eprintln!("leakhound: {m}");
+    let o = run_soak(&args, &say).map_err(|e| {
+        if e.downcast_ref::<RunError>()
+            .is_some_and(|r| matches!(r, RunError::Input(_)))
+        {
+            e.context("the demo needs `node` (Node.js 18 or later) on PATH")
+        } else {
+            e
+        }
+    })?;
+    print_outcome(&o, &dir, a.format, 10)?;
+    if o.verdict != "leak" {
+        bail!(
+            "the demo's leak was not found; the snapshots and report.json are in {}",
+            dir.display()
+        );
+    }
+    Ok(0)
 }
 
 // ---------------------------------------------------------------- diagnose

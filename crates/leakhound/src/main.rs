@@ -118,6 +118,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Capture(a) => cmd_run::capture(a),
         Command::Soak(a) => cmd_run::soak(a),
         Command::Diagnose(a) => cmd_run::diagnose(a),
+        Command::Demo(a) => cmd_run::demo(a),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "leakhound", &mut std::io::stdout());

@@ -203,7 +203,7 @@ fn node_capture_through_the_inspector_of_an_app_with_no_debug_endpoint() {
     let mut node = Command::new("node");
     // --inspect-port only picks the port SIGUSR1 will open: no clash with 9229.
     node.arg("--inspect-port=0")
-        .arg(repo_root().join("testkit/apps/node-plain/server.js"));
+        .arg(repo_root().join("crates/leakhound/demo/server.js"));
     let (app, addr) = start_listening(node);
     testkit::http_ok(&addr, "/work?n=50");
     let dir = tempfile::tempdir().unwrap();
@@ -332,4 +332,82 @@ fn ctrl_c_during_soak_stops_the_program_and_removes_its_cgroup() {
     assert_eq!(status.code(), Some(130), "{err}");
     assert!(err.contains("interrupted"), "{err}");
     assert_nothing_left(lh, &err);
+}
+
+fn soak_node(app: &Path, load: &str, duration: &str, dir: &Path) -> (i32, Value, String) {
+    let mut cmd = leakhound();
+    cmd.args([
+        "soak",
+        "--format",
+        "json",
+        "--memory-limit",
+        "512Mi",
+        "--duration",
+        duration,
+    ])
+    .args(["--http-load", load, "--rps", "20", "-o"])
+    .arg(dir)
+    .arg("--")
+    .arg("node")
+    .arg(app)
+    .env("LISTEN", "127.0.0.1:0");
+    let (code, out, err) = run(cmd);
+    let v: Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("soak printed no JSON ({e}): {out}\nstderr: {err}"));
+    (code, v, err)
+}
+
+/// The app has no leakhound code: soak turns the inspector on itself.
+#[test]
+fn node_leak_under_soak_exits_1_and_the_leaking_class_grows() {
+    if !cgroups_writable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let app = repo_root().join("crates/leakhound/demo/server.js");
+    let (code, v, err) = soak_node(&app, "/work?n=10", "10s", dir.path());
+    assert_eq!(code, 1, "{v:#}\n{err}");
+    assert_eq!(v["verdict"], "leak");
+    assert_eq!(v["report"]["format"], "v8");
+    let groups = v["report"]["groups"].as_array().unwrap();
+    let session = groups
+        .iter()
+        .find(|g| g["key"] == "Session")
+        .expect("Session group");
+    assert!(
+        session["delta_count"].as_i64().unwrap() > 100,
+        "{session:#}"
+    );
+    assert_eq!(session["monotonic"], true);
+    assert!(!v["report"]["suspects"].as_array().unwrap().is_empty());
+    assert_private_files(dir.path());
+}
+
+#[test]
+fn node_bounded_cache_under_soak_exits_0() {
+    if !cgroups_writable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let app = repo_root().join("testkit/apps/node/lru.js");
+    let (code, v, err) = soak_node(&app, "/req?id=1", "10s", dir.path());
+    assert_eq!(code, 0, "{v:#}\n{err}");
+    assert_eq!(v["verdict"], "no-leak");
+}
+
+#[test]
+fn demo_names_the_leak_of_its_bundled_app() {
+    if !cgroups_writable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = leakhound();
+    cmd.args(["demo", "--duration", "10s", "--format", "json", "-o"])
+        .arg(dir.path());
+    let (code, out, err) = run(cmd);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["verdict"], "leak");
+    assert_eq!(v["runtime"], "node");
+    assert!(v["report"]["suspects"][0]["key"].is_string());
 }
