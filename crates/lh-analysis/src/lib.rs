@@ -10,6 +10,7 @@ pub mod hprof;
 pub mod merge;
 pub mod pprof;
 pub mod suspects;
+pub mod tracemalloc;
 
 use lh_model::{Format, Progress, Report};
 use std::path::{Path, PathBuf};
@@ -123,6 +124,7 @@ pub fn diff_files(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
     match common_format(paths)? {
         Format::Pprof => pprof::diff(paths, opts),
         Format::Hprof => hprof::diff(paths, opts),
+        Format::Tracemalloc => tracemalloc::diff(paths, opts),
         other => Err(unsupported(&paths[0], other)),
     }
 }
@@ -132,6 +134,7 @@ pub fn analyze_file(path: &Path, opts: &Options) -> Result<Report, Error> {
     match detect(path)? {
         Format::Pprof => pprof::analyze(path, opts),
         Format::Hprof => hprof::analyze(path, opts),
+        Format::Tracemalloc => tracemalloc::analyze(path, opts),
         other => Err(unsupported(path, other)),
     }
 }

@@ -1,0 +1,210 @@
+//! Python tracemalloc snapshots: groups with the numbers of CPython's
+//! `Snapshot.compare_to` (`--by lineno|filename|traceback`, `--cumulative`),
+//! and the `unbounded-cache` pattern read from the source line that allocates.
+
+use crate::merge::merge;
+use crate::suspects::{rank, Thresholds};
+use crate::{Error, Options};
+use lh_model::{human_bytes, Format, GroupStat, Pattern, Report, SnapshotInfo, Summary};
+use lh_tracemalloc::KeyType;
+use std::path::{Path, PathBuf};
+
+pub use lh_tracemalloc::{
+    ENDPOINT_SNAPSHOT, ENDPOINT_SNAPSHOT_TO_FILE, ENDPOINT_SUMMARY, QUERY_JSON,
+};
+
+/// tracemalloc counts every block exactly, but a warm interpreter still grows
+/// a little (interned strings, import caches, free lists): below 64 KiB or
+/// 1 % of traced memory, growth is not worth a suspect.
+const THRESHOLDS: Thresholds = Thresholds {
+    min_delta: 64 << 10,
+    min_share: 0.01,
+};
+
+fn key_type(opts: &Options) -> Result<KeyType, Error> {
+    let key: KeyType = match &opts.by {
+        Some(b) => b.parse().map_err(Error::Usage)?,
+        None => KeyType::Lineno,
+    };
+    if opts.cumulative && key == KeyType::Traceback {
+        return Err(Error::Usage(
+            "--cumulative needs --by lineno or --by filename (as in CPython's compare_to)".into(),
+        ));
+    }
+    Ok(key)
+}
+
+/// Reads one snapshot file, pickle or JSON.
+pub fn open(path: &Path) -> Result<lh_tracemalloc::Snapshot, Error> {
+    lh_tracemalloc::open(path).map_err(|e| match e {
+        lh_tracemalloc::Error::Io(io) => Error::io(path, io),
+        other => Error::input(path, other),
+    })
+}
+
+fn summarize(path: &Path, opts: &Options, key: KeyType) -> Result<Summary, Error> {
+    let snap = open(path)?;
+    let groups = lh_tracemalloc::group_by(&snap, key, opts.cumulative)
+        .map_err(|e| Error::Usage(e.to_string()))?
+        .into_iter()
+        .map(|(tb, s)| {
+            (
+                lh_tracemalloc::key_string(&tb, key),
+                GroupStat {
+                    bytes: s.size,
+                    count: s.count,
+                },
+            )
+        })
+        .collect();
+    Ok(Summary {
+        format: Format::Tracemalloc,
+        unit: "bytes".into(),
+        sample_type: None,
+        info: SnapshotInfo {
+            path: path.display().to_string(),
+            total_bytes: snap.total_size() as i64,
+            total_count: snap.len() as i64,
+        },
+        groups,
+    })
+}
+
+fn summaries(paths: &[PathBuf], opts: &Options, key: KeyType) -> Result<Vec<Summary>, Error> {
+    let total = paths.len() as u64;
+    paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let s = summarize(p, opts, key);
+            opts.progress(i as u64 + 1, total);
+            s
+        })
+        .collect()
+}
+
+/// Diffs N snapshots in time order.
+pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
+    let key = key_type(opts)?;
+    let mut report = merge(&summaries(paths, opts, key)?)?;
+    let mut suspects = rank(&report, THRESHOLDS);
+    for s in &mut suspects {
+        // The allocating line is the most recent frame: the first of a traceback key.
+        let site = s.key.split(" <- ").next().unwrap_or(&s.key);
+        let grew = human_bytes(s.delta_bytes);
+        match collection_at(site) {
+            Some(name) if key != KeyType::Filename => {
+                s.pattern = Some(Pattern::UnboundedCache);
+                s.hint = format!(
+                    "`{name}` is a long-lived dict or list (module or class level) that only grows: memory \
+                     allocated at {site} and kept grew by {grew} over {} snapshots. Bound it with \
+                     functools.lru_cache(maxsize=…) or evict old entries (a size cap, a TTL, or a \
+                     weakref.WeakValueDictionary).",
+                    paths.len()
+                );
+            }
+            _ => {
+                s.hint = format!(
+                    "memory allocated at {} and still held grew by {grew} over {} snapshots. Find what \
+                     keeps these objects alive (a global, a class attribute, a cache, a reference cycle \
+                     gc cannot collect): leakhound diff --by traceback shows the callers.",
+                    s.key,
+                    paths.len()
+                );
+            }
+        }
+    }
+    report.suspects = suspects;
+    Ok(report)
+}
+
+/// One snapshot: the largest groups, as `Snapshot.statistics`.
+pub fn analyze(path: &Path, opts: &Options) -> Result<Report, Error> {
+    let key = key_type(opts)?;
+    merge(&[summarize(path, opts, key)?])
+}
+
+/// Names the long-lived collection a `file:line` adds to, when the source is
+/// at hand: `NAME[k] = …`, `NAME.append(…)` and the like, where `NAME` is
+/// assigned at module level, or `self.NAME`/`Class.NAME` where `NAME` is a
+/// class attribute. Reading the line is what tracemalloc's own
+/// `Traceback.format` does through linecache.
+fn collection_at(site: &str) -> Option<String> {
+    let (file, line) = site.rsplit_once(':')?;
+    let line: usize = line.parse().ok()?;
+    let source = std::fs::read_to_string(file).ok()?;
+    let text = source.lines().nth(line.checked_sub(1)?)?.trim();
+    let target = growing_target(text)?;
+    // `self.items`, `cls.items` and `Registry.items` grow the class attribute `items`.
+    let (owner, attr) = match target.rsplit_once('.') {
+        Some((_, a)) => (true, a),
+        None => (false, target),
+    };
+    let defined = |indented: bool| {
+        source.lines().any(|l| {
+            let t = l.trim_start();
+            (indented == (t.len() != l.len()))
+                && t.strip_prefix(attr).is_some_and(|r| {
+                    let r = r.trim_start();
+                    (r.starts_with('=') && !r.starts_with("==")) || r.starts_with(':')
+                })
+        })
+    };
+    defined(owner).then(|| target.to_string())
+}
+
+/// The collection a statement grows: `a[k] = v`, `a.append(v)`, `A.b.add(v)`…
+fn growing_target(text: &str) -> Option<&str> {
+    const GROWERS: [&str; 7] = [
+        ".append(",
+        ".extend(",
+        ".add(",
+        ".insert(",
+        ".setdefault(",
+        ".update(",
+        "[",
+    ];
+    let end = GROWERS.iter().filter_map(|g| text.find(g)).min()?;
+    let target = &text[..end];
+    if target.starts_with('[') || target.is_empty() {
+        return None;
+    }
+    // `x = cache[k]` reads; only `cache[k] = …` and method calls grow.
+    let subscript = text[end..].starts_with('[');
+    if subscript
+        && !text[end..].split_once(']').is_some_and(|(_, r)| {
+            let r = r.trim_start();
+            r.starts_with('=') && !r.starts_with("==")
+        })
+    {
+        return None;
+    }
+    let valid = target
+        .split('.')
+        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_'));
+    if !valid || target.split('.').count() > 2 {
+        return None;
+    }
+    Some(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn growing_targets() {
+        assert_eq!(growing_target("_cache[key] = payload(key)"), Some("_cache"));
+        assert_eq!(
+            growing_target("Registry.items.append(bytearray(512))"),
+            Some("Registry.items")
+        );
+        assert_eq!(growing_target("self.items.append(x)"), Some("self.items"));
+        assert_eq!(growing_target("x = _cache[key]"), None);
+        assert_eq!(growing_target("if _cache[key] == 1:"), None);
+        assert_eq!(
+            growing_target("data = [bytes(100) for _ in range(9)]"),
+            None
+        );
+    }
+}

@@ -1,0 +1,266 @@
+//! Python `tracemalloc` snapshots, read without running them.
+//!
+//! A snapshot is what `tracemalloc.take_snapshot()` returns, saved with
+//! `Snapshot.dump` or `pickle.dump` (protocols 2 to 5), or written in the small
+//! JSON format of docs/tracemalloc-json.md by leakhound's Python helper.
+//! [`open`] reads either into compact arrays: each filename, frame and
+//! traceback is stored once, and a trace is a size and a traceback index.
+//! [`compare_to`] and [`group_by`] give the numbers and order of CPython's
+//! `Snapshot.compare_to` and `Snapshot.statistics`.
+
+mod compare;
+mod json;
+mod pickle;
+
+pub use compare::{compare_to, group_by, key_string, Frame, KeyType, Stat, StatisticDiff};
+
+use std::collections::HashMap;
+use std::path::Path;
+
+/// The helper's endpoint with a JSON summary of traced memory (the seed's
+/// `/debug/memory`): `{"traced_bytes", "peak_bytes", "traces", "traceback_limit"}`.
+pub const ENDPOINT_SUMMARY: &str = "/debug/memory";
+/// The helper's endpoint that answers with the snapshot bytes: a pickle by
+/// default, the JSON format with `?format=json`.
+pub const ENDPOINT_SNAPSHOT: &str = "/debug/memory/snapshot";
+/// The query that asks [`ENDPOINT_SNAPSHOT`] for the JSON format.
+pub const QUERY_JSON: &str = "format=json";
+/// The seed's original endpoint: it writes a pickle under /tmp on the target
+/// and answers `{"snapshot": "/tmp/…"}`. A capture client then copies that file.
+pub const ENDPOINT_SNAPSHOT_TO_FILE: &str = "/debug/memory/snapshot-file";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("the file is empty")]
+    Empty,
+    /// A global other than the tracemalloc classes: loading it would import
+    /// and possibly call it.
+    #[error("refusing to load: pickle calls {0}")]
+    Refused(String),
+    #[error("unsupported pickle protocol: tracemalloc snapshots are read in protocols 2 to 5 (protocols 0 and 1 are text pickles from Python 2)")]
+    Protocol,
+    #[error("the pickle is truncated (ends at byte {offset})")]
+    Truncated { offset: u64 },
+    #[error("corrupt pickle at byte {offset}: {message}")]
+    Corrupt { offset: u64, message: String },
+    /// A well-formed pickle or JSON document of something else.
+    #[error("not a tracemalloc snapshot: {0}")]
+    NotSnapshot(String),
+    #[error("invalid tracemalloc JSON: {0}")]
+    Json(String),
+}
+
+/// One snapshot in compact arrays. Frames of a traceback are kept in
+/// tracemalloc's own order, most recent call first.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// `tracemalloc.get_traceback_limit()` when the snapshot was taken.
+    pub traceback_limit: Option<i64>,
+    filenames: Vec<Box<str>>,
+    /// (filename index, line number).
+    frames: Vec<(u32, i64)>,
+    /// Traceback `i` is `tb_frames[tb_start[i]..tb_start[i + 1]]`.
+    tb_start: Vec<u32>,
+    tb_frames: Vec<u32>,
+    sizes: Vec<u64>,
+    trace_tb: Vec<u32>,
+}
+
+impl Snapshot {
+    /// Number of traces (memory blocks).
+    pub fn len(&self) -> usize {
+        self.sizes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sizes.is_empty()
+    }
+
+    /// Bytes in all traces.
+    pub fn total_size(&self) -> u64 {
+        self.sizes.iter().sum()
+    }
+
+    fn tracebacks(&self) -> usize {
+        self.tb_start.len().saturating_sub(1)
+    }
+
+    /// The frames of traceback `i`, most recent first.
+    fn traceback(&self, i: usize) -> &[u32] {
+        &self.tb_frames[self.tb_start[i] as usize..self.tb_start[i + 1] as usize]
+    }
+
+    fn frame(&self, f: u32) -> Frame<'_> {
+        let (file, line) = self.frames[f as usize];
+        (&self.filenames[file as usize], line)
+    }
+}
+
+/// Interns filenames, frames and tracebacks while a reader fills a [`Snapshot`].
+#[derive(Default)]
+struct Builder {
+    snap: Snapshot,
+    files: HashMap<Box<str>, u32>,
+    frames: HashMap<(u32, i64), u32>,
+    tracebacks: HashMap<Box<[u32]>, u32>,
+}
+
+impl Builder {
+    fn new() -> Self {
+        let mut b = Builder::default();
+        b.snap.tb_start.push(0);
+        b
+    }
+
+    fn file(&mut self, name: &str) -> u32 {
+        if let Some(i) = self.files.get(name) {
+            return *i;
+        }
+        let i = self.snap.filenames.len() as u32;
+        self.snap.filenames.push(name.into());
+        self.files.insert(name.into(), i);
+        i
+    }
+
+    fn frame(&mut self, file: u32, line: i64) -> u32 {
+        let next = self.snap.frames.len() as u32;
+        let i = *self.frames.entry((file, line)).or_insert(next);
+        if i == next {
+            self.snap.frames.push((file, line));
+        }
+        i
+    }
+
+    /// Interns a traceback by content, so that equal tracebacks group together
+    /// as CPython's tuple equality does.
+    fn traceback(&mut self, frames: &[u32]) -> u32 {
+        if let Some(i) = self.tracebacks.get(frames) {
+            return *i;
+        }
+        let i = self.snap.tracebacks() as u32;
+        self.snap.tb_frames.extend_from_slice(frames);
+        self.snap.tb_start.push(self.snap.tb_frames.len() as u32);
+        self.tracebacks.insert(frames.into(), i);
+        i
+    }
+
+    fn trace(&mut self, size: u64, tb: u32) {
+        self.snap.sizes.push(size);
+        self.snap.trace_tb.push(tb);
+    }
+
+    fn finish(self) -> Snapshot {
+        self.snap
+    }
+}
+
+/// Reads a snapshot file, pickle or JSON, told apart by content.
+pub fn open(path: &Path) -> Result<Snapshot, Error> {
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.len() == 0 {
+        return Err(Error::Empty);
+    }
+    // SAFETY: the map is read-only and private; a file truncated under us
+    // could fault, as with any mmap reader, which snapshot files are not.
+    let map = unsafe { memmap2::Mmap::map(&file)? };
+    parse(&map)
+}
+
+/// Reads a snapshot from bytes: a pickle (first byte 0x80, or a protocol 0/1
+/// pickle, refused) or a JSON document.
+pub fn parse(data: &[u8]) -> Result<Snapshot, Error> {
+    match data.trim_ascii_start().first() {
+        None => Err(Error::Empty),
+        Some(b'{') => json::parse(data),
+        Some(_) => from_pickle(data),
+    }
+}
+
+fn from_pickle(data: &[u8]) -> Result<Snapshot, Error> {
+    use pickle::{Class, Obj, V};
+    let l = pickle::load(data)?;
+    let not = |what: &str| Error::NotSnapshot(what.to_string());
+    let (args, state) = match l.obj(l.root) {
+        Some(Obj::Instance {
+            class: Class::Snapshot,
+            args,
+            state,
+        }) => (args, *state),
+        _ => return Err(not("the pickle holds another kind of object")),
+    };
+    // Snapshot.__init__(traces, traceback_limit) via REDUCE, or __dict__ via BUILD.
+    let (traces, limit) = match state {
+        Some(s) => (l.dict_get(s, "traces"), l.dict_get(s, "traceback_limit")),
+        None => (args.first().copied(), args.get(1).copied()),
+    };
+    let traces = traces.ok_or_else(|| not("the Snapshot has no traces"))?;
+    let list = match l.obj(traces) {
+        Some(Obj::Instance {
+            class: Class::Traces,
+            args,
+            state,
+        }) => match state {
+            Some(s) => l.dict_get(*s, "_traces"),
+            None => args.first().copied(),
+        },
+        // Older pickles may hold the list directly.
+        _ => Some(traces),
+    }
+    .ok_or_else(|| not("the Snapshot's traces have no list"))?;
+    let items: &[V] = match l.obj(list) {
+        Some(Obj::List(v)) => v,
+        Some(Obj::Tuple(v)) => v,
+        _ => return Err(not("the Snapshot's traces are not a list")),
+    };
+    let mut b = Builder::new();
+    b.snap.traceback_limit = match limit {
+        Some(V::Int(n)) => Some(n),
+        _ => None,
+    };
+    // Tracebacks and filenames are shared objects in the pickle; resolve each once.
+    let mut tb_of: HashMap<u32, u32> = HashMap::new();
+    let mut frames = Vec::new();
+    for (i, t) in items.iter().enumerate() {
+        let bad = |what: &str| Error::NotSnapshot(format!("trace {i}: {what}"));
+        let fields = l.tuple(*t).ok_or_else(|| bad("not a tuple"))?;
+        // (domain, size, traceback) up to Python 3.8; 3.9+ adds total_nframe.
+        let (size, tb) = match fields {
+            [V::Int(_), V::Int(size), tb] | [V::Int(_), V::Int(size), tb, V::Int(_) | V::None] => {
+                (*size, *tb)
+            }
+            _ => return Err(bad("expected (domain, size, traceback[, total_nframe])")),
+        };
+        let size = u64::try_from(size).map_err(|_| bad("negative size"))?;
+        let V::Obj(tb_id) = tb else {
+            return Err(bad("the traceback is not a tuple"));
+        };
+        let idx = match tb_of.get(&tb_id) {
+            Some(i) => *i,
+            None => {
+                frames.clear();
+                for f in l
+                    .tuple(tb)
+                    .ok_or_else(|| bad("the traceback is not a tuple"))?
+                {
+                    match l.tuple(*f) {
+                        Some([name, V::Int(line)]) => {
+                            let name = l
+                                .str(*name)
+                                .ok_or_else(|| bad("a filename is not a string"))?;
+                            let file = b.file(name);
+                            frames.push(b.frame(file, *line));
+                        }
+                        _ => return Err(bad("a frame is not (filename, lineno)")),
+                    }
+                }
+                let idx = b.traceback(&frames);
+                tb_of.insert(tb_id, idx);
+                idx
+            }
+        };
+        b.trace(size, idx);
+    }
+    Ok(b.finish())
+}

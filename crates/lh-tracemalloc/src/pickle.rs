@@ -1,0 +1,569 @@
+//! A pickle interpreter that never executes anything.
+//!
+//! `pickle.load` imports and calls whatever a file names, so loading a snapshot
+//! someone else wrote can run their code. This reader understands the opcodes
+//! that protocols 2 to 5 use for a `tracemalloc.Snapshot` and builds plain
+//! values from them. The only globals it resolves are the two classes a dump
+//! names (`tracemalloc.Snapshot` and `tracemalloc._Traces`, identical in
+//! CPython 3.8 to 3.13); it never calls them, it only records that an object of
+//! that class was built. Every other global is refused by name before anything
+//! else happens.
+//!
+//! Values live in one arena and the stack and memo hold indices into it, so an
+//! object referenced a million times through the memo (a shared traceback, an
+//! interned filename) exists once.
+
+use crate::Error;
+use std::collections::HashMap;
+
+/// A value on the stack or in the memo: small scalars inline, the rest by index.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum V {
+    None,
+    Bool(bool),
+    Int(i64),
+    Obj(u32),
+}
+
+/// The two classes a tracemalloc dump may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    Snapshot,
+    Traces,
+}
+
+#[derive(Debug)]
+pub(crate) enum Obj {
+    Str(Box<str>),
+    Tuple(Box<[V]>),
+    List(Vec<V>),
+    Dict(Vec<(V, V)>),
+    Class(Class),
+    /// An object of an allowed class: constructor arguments and `BUILD` state.
+    Instance {
+        class: Class,
+        args: Box<[V]>,
+        state: Option<V>,
+    },
+}
+
+/// What a pickle decodes to: the root value and the arena it points into.
+pub(crate) struct Loaded {
+    pub root: V,
+    pub arena: Vec<Obj>,
+}
+
+impl Loaded {
+    pub fn obj(&self, v: V) -> Option<&Obj> {
+        match v {
+            V::Obj(i) => self.arena.get(i as usize),
+            _ => None,
+        }
+    }
+
+    pub fn str(&self, v: V) -> Option<&str> {
+        match self.obj(v)? {
+            Obj::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn tuple(&self, v: V) -> Option<&[V]> {
+        match self.obj(v)? {
+            Obj::Tuple(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Looks a string key up in a dict value.
+    pub fn dict_get(&self, v: V, key: &str) -> Option<V> {
+        match self.obj(v)? {
+            Obj::Dict(items) => items
+                .iter()
+                .rev()
+                .find(|(k, _)| self.str(*k) == Some(key))
+                .map(|(_, v)| *v),
+            _ => None,
+        }
+    }
+}
+
+/// Names a global as `pickle` would import it, e.g. `posix.system`.
+fn resolve(module: &str, name: &str) -> Result<Class, Error> {
+    match (module, name) {
+        ("tracemalloc", "Snapshot") => Ok(Class::Snapshot),
+        ("tracemalloc", "_Traces") => Ok(Class::Traces),
+        _ => Err(Error::Refused(format!("{module}.{name}"))),
+    }
+}
+
+/// Protocols 0 and 1 have no PROTO opcode. Say what they would call, if they
+/// name a global at once, since that is the more important news.
+fn old_protocol(data: &[u8]) -> Error {
+    if data.first() == Some(&b'c') {
+        let mut lines = data[1..].splitn(3, |b| *b == b'\n');
+        if let (Some(m), Some(n)) = (lines.next(), lines.next()) {
+            let (m, n) = (String::from_utf8_lossy(m), String::from_utf8_lossy(n));
+            if resolve(&m, &n).is_err() {
+                return Error::Refused(format!("{m}.{n}"));
+            }
+        }
+    }
+    Error::Protocol
+}
+
+struct Machine<'a> {
+    data: &'a [u8],
+    pos: usize,
+    stack: Vec<V>,
+    marks: Vec<usize>,
+    arena: Vec<Obj>,
+    memo: Vec<V>,
+    /// Memo slots written out of order (BINPUT with a sparse index); pickle
+    /// itself numbers them densely, so this stays empty for real dumps.
+    sparse: HashMap<u32, V>,
+}
+
+/// Decodes a pickle of protocol 2 to 5 without executing anything.
+pub(crate) fn load(data: &[u8]) -> Result<Loaded, Error> {
+    if data.is_empty() {
+        return Err(Error::Empty);
+    }
+    if data[0] != 0x80 {
+        return Err(old_protocol(data));
+    }
+    let mut m = Machine {
+        data,
+        pos: 0,
+        stack: Vec::new(),
+        marks: Vec::new(),
+        arena: Vec::new(),
+        memo: Vec::new(),
+        sparse: HashMap::new(),
+    };
+    let root = m.run()?;
+    Ok(Loaded {
+        root,
+        arena: m.arena,
+    })
+}
+
+impl<'a> Machine<'a> {
+    fn err(&self, at: usize, message: impl Into<String>) -> Error {
+        Error::Corrupt {
+            offset: at as u64,
+            message: message.into(),
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|e| *e <= self.data.len())
+            .ok_or(Error::Truncated {
+                offset: self.data.len() as u64,
+            })?;
+        let s = &self.data[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn u8(&mut self) -> Result<u8, Error> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, Error> {
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().unwrap()))
+    }
+
+    fn u32(&mut self) -> Result<u32, Error> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    }
+
+    fn u64(&mut self) -> Result<u64, Error> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
+    }
+
+    fn line(&mut self) -> Result<&'a str, Error> {
+        let at = self.pos;
+        let rest = &self.data[self.pos..];
+        let n = rest
+            .iter()
+            .position(|b| *b == b'\n')
+            .ok_or(Error::Truncated {
+                offset: self.data.len() as u64,
+            })?;
+        self.pos += n + 1;
+        std::str::from_utf8(&rest[..n]).map_err(|_| self.err(at, "a global name is not UTF-8"))
+    }
+
+    fn alloc(&mut self, o: Obj) -> V {
+        self.arena.push(o);
+        V::Obj((self.arena.len() - 1) as u32)
+    }
+
+    fn push(&mut self, o: Obj) {
+        let v = self.alloc(o);
+        self.stack.push(v);
+    }
+
+    fn pop(&mut self, at: usize) -> Result<V, Error> {
+        if self.marks.last().is_some_and(|m| *m >= self.stack.len()) {
+            return Err(self.err(at, "stack underflow (popped past a MARK)"));
+        }
+        self.stack
+            .pop()
+            .ok_or_else(|| self.err(at, "stack underflow"))
+    }
+
+    fn top(&self, at: usize) -> Result<V, Error> {
+        self.stack
+            .last()
+            .copied()
+            .ok_or_else(|| self.err(at, "stack underflow"))
+    }
+
+    /// Everything above the last MARK, which is removed.
+    fn pop_mark(&mut self, at: usize) -> Result<Vec<V>, Error> {
+        let m = self
+            .marks
+            .pop()
+            .ok_or_else(|| self.err(at, "no MARK on the stack"))?;
+        Ok(self.stack.split_off(m))
+    }
+
+    fn str(&mut self, n: usize, at: usize) -> Result<(), Error> {
+        let b = self.take(n)?;
+        let s = std::str::from_utf8(b).map_err(|_| self.err(at, "a string is not UTF-8"))?;
+        self.push(Obj::Str(s.into()));
+        Ok(())
+    }
+
+    fn memo_put(&mut self, idx: u32, at: usize) -> Result<(), Error> {
+        let v = self.top(at)?;
+        let i = idx as usize;
+        if i == self.memo.len() {
+            self.memo.push(v);
+        } else if i < self.memo.len() {
+            self.memo[i] = v;
+        } else {
+            self.sparse.insert(idx, v);
+        }
+        Ok(())
+    }
+
+    fn memo_get(&mut self, idx: u32, at: usize) -> Result<(), Error> {
+        let v = self
+            .memo
+            .get(idx as usize)
+            .or_else(|| self.sparse.get(&idx))
+            .copied()
+            .ok_or_else(|| self.err(at, format!("memo entry {idx} is not defined")))?;
+        self.stack.push(v);
+        Ok(())
+    }
+
+    fn obj_mut(&mut self, v: V, at: usize) -> Result<&mut Obj, Error> {
+        match v {
+            V::Obj(i) => Ok(&mut self.arena[i as usize]),
+            _ => Err(self.err(at, "expected a container on the stack")),
+        }
+    }
+
+    fn class(&self, v: V, at: usize) -> Result<Class, Error> {
+        match v {
+            V::Obj(i) => match &self.arena[i as usize] {
+                Obj::Class(c) => Ok(*c),
+                _ => Err(self.err(at, "calls something that is not a class")),
+            },
+            _ => Err(self.err(at, "calls something that is not a class")),
+        }
+    }
+
+    fn args(&self, v: V, at: usize) -> Result<Box<[V]>, Error> {
+        match v {
+            V::Obj(i) => match &self.arena[i as usize] {
+                Obj::Tuple(t) => Ok(t.clone()),
+                _ => Err(self.err(at, "constructor arguments are not a tuple")),
+            },
+            _ => Err(self.err(at, "constructor arguments are not a tuple")),
+        }
+    }
+
+    fn run(&mut self) -> Result<V, Error> {
+        loop {
+            let at = self.pos;
+            let op = self.u8()?;
+            match op {
+                0x80 => {
+                    // PROTO
+                    let p = self.u8()?;
+                    if !(2..=5).contains(&p) {
+                        return Err(Error::Protocol);
+                    }
+                }
+                0x95 => {
+                    // FRAME: only a read-ahead hint; the whole input is at hand.
+                    self.u64()?;
+                }
+                b'.' => {
+                    // STOP
+                    let v = self.pop(at)?;
+                    return Ok(v);
+                }
+                b'(' => self.marks.push(self.stack.len()),
+                b'0' => {
+                    self.pop(at)?;
+                }
+                b'1' => {
+                    self.pop_mark(at)?;
+                }
+                b'2' => {
+                    let v = self.top(at)?;
+                    self.stack.push(v);
+                }
+                b'N' => self.stack.push(V::None),
+                0x88 => self.stack.push(V::Bool(true)),
+                0x89 => self.stack.push(V::Bool(false)),
+                b'J' => {
+                    let v = self.u32()? as i32;
+                    self.stack.push(V::Int(v as i64));
+                }
+                b'K' => {
+                    let v = self.u8()?;
+                    self.stack.push(V::Int(v as i64));
+                }
+                b'M' => {
+                    let v = self.u16()?;
+                    self.stack.push(V::Int(v as i64));
+                }
+                0x8a | 0x8b => {
+                    // LONG1, LONG4: little-endian two's complement
+                    let n = if op == 0x8a {
+                        self.u8()? as usize
+                    } else {
+                        self.u32()? as usize
+                    };
+                    let b = self.take(n)?;
+                    let v = long(b)
+                        .ok_or_else(|| self.err(at, "an integer does not fit in 64 bits"))?;
+                    self.stack.push(V::Int(v));
+                }
+                b'X' => {
+                    let n = self.u32()? as usize;
+                    self.str(n, at)?;
+                }
+                0x8c => {
+                    let n = self.u8()? as usize;
+                    self.str(n, at)?;
+                }
+                0x8d => {
+                    let n = usize::try_from(self.u64()?).unwrap_or(usize::MAX);
+                    self.str(n, at)?;
+                }
+                b')' => self.push(Obj::Tuple(Box::new([]))),
+                b't' => {
+                    let items = self.pop_mark(at)?;
+                    self.push(Obj::Tuple(items.into()));
+                }
+                0x85..=0x87 => {
+                    // TUPLE1..3
+                    let n = (op - 0x84) as usize;
+                    if self.stack.len() < n
+                        || self.marks.last().is_some_and(|m| *m > self.stack.len() - n)
+                    {
+                        return Err(self.err(at, "stack underflow"));
+                    }
+                    let items = self.stack.split_off(self.stack.len() - n);
+                    self.push(Obj::Tuple(items.into()));
+                }
+                b']' => self.push(Obj::List(Vec::new())),
+                b'l' => {
+                    let items = self.pop_mark(at)?;
+                    self.push(Obj::List(items));
+                }
+                b'a' => {
+                    let v = self.pop(at)?;
+                    let l = self.top(at)?;
+                    match self.obj_mut(l, at)? {
+                        Obj::List(items) => items.push(v),
+                        _ => return Err(self.err(at, "APPEND to something that is not a list")),
+                    }
+                }
+                b'e' => {
+                    let items = self.pop_mark(at)?;
+                    let l = self.top(at)?;
+                    match self.obj_mut(l, at)? {
+                        Obj::List(list) => list.extend(items),
+                        _ => return Err(self.err(at, "APPENDS to something that is not a list")),
+                    }
+                }
+                b'}' => self.push(Obj::Dict(Vec::new())),
+                b'd' => {
+                    let items = self.pop_mark(at)?;
+                    let pairs = pairs(&items).ok_or_else(|| self.err(at, "odd DICT items"))?;
+                    self.push(Obj::Dict(pairs));
+                }
+                b's' => {
+                    let v = self.pop(at)?;
+                    let k = self.pop(at)?;
+                    let d = self.top(at)?;
+                    match self.obj_mut(d, at)? {
+                        Obj::Dict(items) => items.push((k, v)),
+                        _ => return Err(self.err(at, "SETITEM on something that is not a dict")),
+                    }
+                }
+                b'u' => {
+                    let items = self.pop_mark(at)?;
+                    let new = pairs(&items).ok_or_else(|| self.err(at, "odd SETITEMS items"))?;
+                    let d = self.top(at)?;
+                    match self.obj_mut(d, at)? {
+                        Obj::Dict(items) => items.extend(new),
+                        _ => return Err(self.err(at, "SETITEMS on something that is not a dict")),
+                    }
+                }
+                b'c' => {
+                    let module = self.line()?;
+                    let name = self.line()?;
+                    let c = resolve(module, name)?;
+                    self.push(Obj::Class(c));
+                }
+                0x93 => {
+                    // STACK_GLOBAL
+                    let name = self.pop(at)?;
+                    let module = self.pop(at)?;
+                    let (m, n) = (self.string_of(module), self.string_of(name));
+                    match (m, n) {
+                        (Some(m), Some(n)) => {
+                            let c = resolve(&m, &n)?;
+                            self.push(Obj::Class(c));
+                        }
+                        _ => {
+                            return Err(self.err(at, "STACK_GLOBAL of something that is not a name"))
+                        }
+                    }
+                }
+                0x81 | b'R' => {
+                    // NEWOBJ cls args / REDUCE callable args: recorded, never called.
+                    let args = self.pop(at)?;
+                    let cls = self.pop(at)?;
+                    let class = self.class(cls, at)?;
+                    let args = self.args(args, at)?;
+                    self.push(Obj::Instance {
+                        class,
+                        args,
+                        state: None,
+                    });
+                }
+                b'b' => {
+                    let state = self.pop(at)?;
+                    let inst = self.top(at)?;
+                    match self.obj_mut(inst, at)? {
+                        Obj::Instance { state: s, .. } => *s = Some(state),
+                        _ => return Err(self.err(at, "BUILD on something that is not an object")),
+                    }
+                }
+                b'q' => {
+                    let i = self.u8()? as u32;
+                    self.memo_put(i, at)?;
+                }
+                b'r' => {
+                    let i = self.u32()?;
+                    self.memo_put(i, at)?;
+                }
+                0x94 => {
+                    let i = self.memo.len() as u32;
+                    self.memo_put(i, at)?;
+                }
+                b'h' => {
+                    let i = self.u8()? as u32;
+                    self.memo_get(i, at)?;
+                }
+                b'j' => {
+                    let i = self.u32()?;
+                    self.memo_get(i, at)?;
+                }
+                b'i' | b'o' => {
+                    // INST and OBJ (protocols 0 and 1) import and call a class.
+                    if op == b'i' {
+                        let module = self.line()?;
+                        let name = self.line()?;
+                        resolve(module, name)?;
+                    }
+                    return Err(Error::Protocol);
+                }
+                other => {
+                    return Err(self.err(
+                        at,
+                        format!("opcode 0x{other:02x} does not occur in a tracemalloc snapshot"),
+                    ))
+                }
+            }
+        }
+    }
+
+    fn string_of(&self, v: V) -> Option<String> {
+        match v {
+            V::Obj(i) => match &self.arena[i as usize] {
+                Obj::Str(s) => Some(s.to_string()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+fn pairs(items: &[V]) -> Option<Vec<(V, V)>> {
+    let chunks = items.chunks_exact(2);
+    if !chunks.remainder().is_empty() {
+        return None;
+    }
+    Some(chunks.map(|c| (c[0], c[1])).collect())
+}
+
+/// Decodes pickle's LONG1/LONG4 payload (little-endian two's complement).
+fn long(b: &[u8]) -> Option<i64> {
+    if b.is_empty() {
+        return Some(0);
+    }
+    let negative = b[b.len() - 1] & 0x80 != 0;
+    let fill = if negative { 0xff } else { 0 };
+    if b.len() > 8 && b[8..].iter().any(|x| *x != fill) {
+        return None;
+    }
+    let mut buf = [fill; 8];
+    let n = b.len().min(8);
+    buf[..n].copy_from_slice(&b[..n]);
+    let v = i64::from_le_bytes(buf);
+    // Bytes beyond 8 equal the fill; the sign must agree with bit 63.
+    ((v < 0) == negative).then_some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longs() {
+        assert_eq!(long(&[]), Some(0));
+        assert_eq!(long(&[0xff]), Some(-1));
+        assert_eq!(long(&[0x00, 0x00, 0x00, 0x80, 0x00]), Some(1 << 31));
+        assert_eq!(long(&[0; 9]), Some(0));
+        assert_eq!(long(&[0, 0, 0, 0, 0, 0, 0, 0x80, 0]), None);
+        assert_eq!(long(&[1, 0, 0, 0, 0, 0, 0, 0, 1]), None);
+    }
+
+    #[test]
+    fn refuses_other_globals_by_name() {
+        // protocol 4: STACK_GLOBAL 'posix' 'system'
+        let p = b"\x80\x04\x8c\x05posix\x8c\x06system\x93.";
+        let e = load(p).err().unwrap();
+        assert_eq!(e.to_string(), "refusing to load: pickle calls posix.system");
+        let p0 = b"cos\nsystem\n(S'true'\ntR.";
+        assert_eq!(
+            load(p0).err().unwrap().to_string(),
+            "refusing to load: pickle calls os.system"
+        );
+    }
+}

@@ -1,0 +1,25 @@
+"""Shared driver of the Python sample apps: tracemalloc on, N steps, a pickled
+snapshot after each (written 0600 by leakhound_helper.dump).
+
+Usage: python3 APP.py OUTDIR STEPS [FRAMES]. Prints one "snapshot PATH" line
+per snapshot and "done" at the end, so a test reads readiness from stdout.
+"""
+import os
+import sys
+import tracemalloc
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "helpers", "python"))
+import leakhound_helper  # noqa: E402
+
+
+def run(warm_up, step):
+    outdir, steps = sys.argv[1], int(sys.argv[2])
+    frames = int(sys.argv[3]) if len(sys.argv) > 3 else 10
+    tracemalloc.start(frames)
+    warm_up()
+    for i in range(steps):
+        step(i)
+        path = os.path.join(outdir, "snap-%d.pickle" % i)
+        leakhound_helper.dump(path)
+        print("snapshot", path, flush=True)
+    print("done", flush=True)
