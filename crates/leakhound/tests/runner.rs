@@ -411,3 +411,116 @@ fn demo_names_the_leak_of_its_bundled_app() {
     assert_eq!(v["runtime"], "node");
     assert!(v["report"]["suspects"][0]["key"].is_string());
 }
+
+/// A JVM sample app under soak: each `touch DIR/next` from the load runs one more step.
+fn soak_java(scenario: &str) -> (i32, Value, String) {
+    let steps = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let load = format!(
+        "while :; do touch {}/next; sleep 0.3; done",
+        steps.path().display()
+    );
+    let mut cmd = leakhound();
+    cmd.args([
+        "soak",
+        "--format",
+        "json",
+        "--memory-limit",
+        "512Mi",
+        "--duration",
+        "8s",
+    ])
+    .args(["--load", &load, "-o"])
+    .arg(dir.path())
+    .args(["--", "java", "-Xmx256m", "-cp"])
+    .arg(testkit::java_apps())
+    .args(["LeakApp", scenario])
+    .arg(steps.path());
+    let (code, out, err) = run(cmd);
+    let v: Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("soak printed no JSON ({e}): {out}\nstderr: {err}"));
+    assert_private_files(dir.path());
+    (code, v, err)
+}
+
+#[test]
+fn jvm_static_leak_under_soak_names_the_class() {
+    if !cgroups_writable() {
+        return;
+    }
+    let (code, v, err) = soak_java("static");
+    assert_eq!(code, 1, "{v:#}\n{err}");
+    assert_eq!(v["report"]["format"], "hprof");
+    assert_eq!(v["report"]["suspects"][0]["key"], "StaticLeak", "{err}");
+}
+
+#[test]
+fn jvm_bounded_cache_under_soak_exits_0() {
+    if !cgroups_writable() {
+        return;
+    }
+    let (code, v, err) = soak_java("bounded");
+    assert_eq!(code, 0, "{v:#}\n{err}");
+}
+
+#[test]
+fn without_a_writable_memory_cgroup_soak_says_so_with_exit_3() {
+    if std::process::Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return eprintln!("SKIP: no setpriv to drop privileges with");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut perm = std::fs::metadata(dir.path()).unwrap().permissions();
+    perm.set_mode(0o777);
+    std::fs::set_permissions(dir.path(), perm).unwrap();
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_leakhound"))
+        .args(["soak", "--memory-limit", "64Mi", "-o"])
+        .arg(dir.path().join("out"))
+        .args(["--", "true"]);
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("no writable memory cgroup"), "{err}");
+}
+
+#[test]
+fn jcmd_missing_is_named() {
+    let steps = tempfile::tempdir().unwrap();
+    let mut java = Command::new("java");
+    java.arg("-cp")
+        .arg(testkit::java_apps())
+        .args(["LeakApp", "bounded"])
+        .arg(steps.path());
+    let (app, _) = testkit::spawn_ready(java, "ready 0");
+    let mut cmd = leakhound();
+    cmd.args(["capture", &format!("pid:{}", app.pid()), "-o"])
+        .arg(steps.path().join("out"))
+        .env("PATH", "/nonexistent");
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("cannot run jcmd"), "{err}");
+}
+
+#[test]
+fn a_taken_inspector_port_is_named() {
+    // Hold 9229 ourselves; if another process holds it, the case is the same.
+    let _hold = std::net::TcpListener::bind("127.0.0.1:9229");
+    let mut node = Command::new("node");
+    node.arg(repo_root().join("crates/leakhound/demo/server.js"));
+    let (app, _) = start_listening(node);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = leakhound();
+    cmd.args(["capture", &format!("pid:{}", app.pid()), "-o"])
+        .arg(dir.path());
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("9229 is already taken"), "{err}");
+    assert!(
+        testkit::process_alive(app.pid()),
+        "the app survives a failed capture"
+    );
+}
