@@ -103,17 +103,19 @@ fn full(path: &Path, opts: &Options, i: usize, n: usize) -> Result<Snapshot, Err
     let weak = |e: usize| Label(g.edge_label(e)).is_weak();
     let dom = lh_graph::dominators(g, heap.root, |e| !weak(e));
     let retained = lh_graph::retained_sizes(g, &dom);
-    // Shortest strong paths from the roots, for "held by".
-    let tree = lh_graph::RetainerTree::build(g, heap.root, |e| (!weak(e)).then_some(1));
 
     // Histogram rows (instances and arrays; class objects are not rows).
-    let mut groups: HashMap<String, GroupStat> = HashMap::new();
+    let mut rows: Vec<GroupStat> = vec![GroupStat::default(); heap.classes.len()];
     for v in 1..nodes as u32 {
-        if let NodeKind::Instance(_) | NodeKind::Array(_) = heap.kind(v) {
-            let e = groups.entry(heap.key(v).to_string()).or_default();
-            e.bytes += i64::from(g.self_size(v) as u32);
+        if let NodeKind::Instance(c) | NodeKind::Array(c) = heap.kind(v) {
+            let e = &mut rows[c as usize];
+            e.bytes += g.self_size(v) as i64;
             e.count += 1;
         }
+    }
+    let mut groups: HashMap<String, GroupStat> = HashMap::new();
+    for (c, row) in rows.iter().enumerate().filter(|r| r.1.count > 0) {
+        *groups.entry(heap.classes[c].name.clone()).or_default() += *row;
     }
 
     // Retained size per class: a depth-first walk of the dominator tree that
@@ -147,6 +149,13 @@ fn full(path: &Path, opts: &Options, i: usize, n: usize) -> Result<Snapshot, Err
         }
     }
     let total = retained[heap.root as usize].max(1);
+    let points = accumulation_points(&heap, &retained, &dom, total);
+    // The dominator tree and retained sizes are the largest arrays here; free
+    // them before the retainer tree needs its own.
+    drop(dom);
+    drop(retained);
+    // Shortest strong paths from the roots, for "held by".
+    let tree = lh_graph::RetainerTree::build(g, heap.root, |e| (!weak(e)).then_some(1));
     let mut by_name: HashMap<String, (u64, Option<Vec<String>>)> = HashMap::new();
     for (c, &(r, biggest)) in per_class.iter().enumerate() {
         if r == 0 {
@@ -161,7 +170,7 @@ fn full(path: &Path, opts: &Options, i: usize, n: usize) -> Result<Snapshot, Err
         }
     }
 
-    let suspects = accumulation_suspects(&heap, &retained, &dom, &tree, total);
+    let suspects = accumulation_suspects(&heap, &points, &tree, total);
     Ok(Snapshot {
         summary: Summary {
             format: Format::Hprof,
@@ -204,14 +213,15 @@ fn is_jdk(name: &str) -> bool {
 
 const LISTENER_WORDS: [&str; 5] = ["listener", "observer", "callback", "handler", "subscriber"];
 
-/// MAT-style suspects of one dump: accumulation points retaining ≥ 10 %.
-fn accumulation_suspects(
+/// MAT's accumulation points: follow the dominator tree from the roots into
+/// every object retaining ≥ 10 % of the heap, and stop where none of an
+/// object's children does. Returns (node, retained size).
+fn accumulation_points(
     heap: &Heap,
     retained: &[u64],
     dom: &lh_graph::Dominators,
-    tree: &lh_graph::RetainerTree,
     total: u64,
-) -> Vec<Suspect> {
+) -> Vec<(u32, u64)> {
     let min = (ACCUMULATION_SHARE * total as f64) as u64;
     let mut points = Vec::new();
     let mut todo: Vec<u32> = dom
@@ -228,18 +238,27 @@ fn accumulation_suspects(
             .filter(|&k| retained[k as usize] >= min)
             .collect();
         if big.is_empty() {
-            points.push(v);
+            points.push((v, retained[v as usize]));
         } else {
             todo.extend(big);
         }
     }
+    points
+}
+
+/// MAT-style suspects of one dump, from its accumulation points.
+fn accumulation_suspects(
+    heap: &Heap,
+    points: &[(u32, u64)],
+    tree: &lh_graph::RetainerTree,
+    total: u64,
+) -> Vec<Suspect> {
     let mut merged: Vec<Suspect> = Vec::new();
-    for v in points {
+    for &(v, r) in points {
         let steps = steps(heap, tree, v);
         let Some((key, pattern, hint)) = classify(heap, v, &steps) else {
             continue;
         };
-        let r = retained[v as usize];
         if let Some(s) = merged
             .iter_mut()
             .find(|s| s.key == key && s.pattern == pattern)
