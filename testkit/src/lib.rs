@@ -255,3 +255,14 @@ fn compile_java_apps() -> PathBuf {
     std::fs::rename(&tmp, &out).expect("rename compiled classes");
     out
 }
+
+/// A command that runs the Node sample app `testkit/apps/node/<name>.js` with
+/// the machine's `node` and `--expose-gc` (so its `/snapshot` endpoint can
+/// collect garbage first). Start it with [`start_listening`]. Tests must
+/// fail, not skip, when Node is missing: CI installs Node 20.
+pub fn node_app(name: &str) -> Command {
+    let mut cmd = Command::new("node");
+    cmd.arg("--expose-gc")
+        .arg(repo_root().join("testkit/apps/node").join(format!("{name}.js")));
+    cmd
+}

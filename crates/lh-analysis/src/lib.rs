@@ -11,6 +11,7 @@ pub mod merge;
 pub mod pprof;
 pub mod suspects;
 pub mod tracemalloc;
+pub mod v8;
 
 use lh_model::{Format, Progress, Report};
 use std::path::{Path, PathBuf};
@@ -123,9 +124,9 @@ pub fn diff_files(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
     }
     match common_format(paths)? {
         Format::Pprof => pprof::diff(paths, opts),
+        Format::V8 => v8::diff(paths, opts),
         Format::Hprof => hprof::diff(paths, opts),
         Format::Tracemalloc => tracemalloc::diff(paths, opts),
-        other => Err(unsupported(&paths[0], other)),
     }
 }
 
@@ -133,9 +134,9 @@ pub fn diff_files(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
 pub fn analyze_file(path: &Path, opts: &Options) -> Result<Report, Error> {
     match detect(path)? {
         Format::Pprof => pprof::analyze(path, opts),
+        Format::V8 => v8::analyze(path, opts),
         Format::Hprof => hprof::analyze(path, opts),
         Format::Tracemalloc => tracemalloc::analyze(path, opts),
-        other => Err(unsupported(path, other)),
     }
 }
 
@@ -166,11 +167,4 @@ pub fn export_pprof(paths: &[PathBuf], report: &Report, opts: &Options) -> Resul
         }
     };
     Ok(lh_pprof::encode_gzip(&profile))
-}
-
-fn unsupported(path: &Path, f: Format) -> Error {
-    Error::input(
-        path,
-        format!("{f} snapshots are recognized but not analysed by this build yet"),
-    )
 }

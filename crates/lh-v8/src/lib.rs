@@ -1,0 +1,803 @@
+//! V8 `.heapsnapshot` files (Chrome DevTools, `v8.writeHeapSnapshot`, `node
+//! --heapsnapshot-signal`), read in one streaming pass into an [`lh_graph::Graph`].
+//!
+//! A snapshot is one JSON object whose big parts are flat integer arrays
+//! (`nodes`, `edges`) and a string table that comes *after* them. We never
+//! build a DOM: a byte scanner ([`scan`]) feeds the integers straight into
+//! compact arrays, and only the small `snapshot.meta` head goes through
+//! serde. Field positions and type names come from the meta, so snapshots of
+//! other V8 versions (with or without `trace_node_id` and `detachedness`)
+//! read the same. Object ids are kept: V8 keeps an object's id for the
+//! lifetime of the process, which is what lets leakhound compare snapshots
+//! object by object.
+
+mod scan;
+
+use lh_graph::{Graph, GraphBuilder, GraphError};
+use scan::Scanner;
+use serde::Deserialize;
+use std::io::Read;
+use std::path::Path;
+
+/// Why a snapshot could not be read. Every variant but `Graph` carries the
+/// byte offset where reading stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("read failed at byte {offset}: {source}")]
+    Io { offset: u64, source: std::io::Error },
+    /// Not JSON, truncated JSON, or JSON of the wrong shape.
+    #[error("at byte {offset}: {message}")]
+    Syntax { offset: u64, message: String },
+    /// `snapshot.meta` is missing or does not describe nodes and edges.
+    #[error("at byte {offset}: bad snapshot.meta: {message}")]
+    Meta { offset: u64, message: String },
+    /// A node or edge refers to something that does not exist.
+    #[error("at byte {offset}: {message}")]
+    Reference { offset: u64, message: String },
+    #[error("{0}")]
+    Graph(#[from] GraphError),
+}
+
+/// The node types of V8, by their meta names. Unknown future types read as `Other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum NodeKind {
+    Hidden,
+    Array,
+    String,
+    Object,
+    Code,
+    Closure,
+    Regexp,
+    Number,
+    Native,
+    Synthetic,
+    ConsString,
+    SlicedString,
+    Symbol,
+    Bigint,
+    ObjectShape,
+    Other,
+}
+
+impl NodeKind {
+    fn from_name(s: &str) -> NodeKind {
+        match s {
+            "hidden" => NodeKind::Hidden,
+            "array" => NodeKind::Array,
+            "string" => NodeKind::String,
+            "object" => NodeKind::Object,
+            "code" => NodeKind::Code,
+            "closure" => NodeKind::Closure,
+            "regexp" => NodeKind::Regexp,
+            "number" => NodeKind::Number,
+            "native" => NodeKind::Native,
+            "synthetic" => NodeKind::Synthetic,
+            "concatenated string" => NodeKind::ConsString,
+            "sliced string" => NodeKind::SlicedString,
+            "symbol" => NodeKind::Symbol,
+            "bigint" => NodeKind::Bigint,
+            "object shape" => NodeKind::ObjectShape,
+            _ => NodeKind::Other,
+        }
+    }
+
+    /// Whether the node's name is its string content rather than a class.
+    pub fn is_string(self) -> bool {
+        matches!(
+            self,
+            NodeKind::String | NodeKind::ConsString | NodeKind::SlicedString
+        )
+    }
+}
+
+/// The edge types of V8, by their meta names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum EdgeKind {
+    /// A variable of a closure's context.
+    Context,
+    /// An array element, named by index.
+    Element,
+    /// A named property.
+    Property,
+    /// An engine field (a Map's `table`, a closure's `context`).
+    Internal,
+    /// An engine reference named by index.
+    Hidden,
+    /// A shortcut the engine adds for display (from the root to the globals).
+    Shortcut,
+    /// Keeps nothing alive.
+    Weak,
+    Other,
+}
+
+impl EdgeKind {
+    fn from_name(s: &str) -> EdgeKind {
+        match s {
+            "context" => EdgeKind::Context,
+            "element" => EdgeKind::Element,
+            "property" => EdgeKind::Property,
+            "internal" => EdgeKind::Internal,
+            "hidden" => EdgeKind::Hidden,
+            "shortcut" => EdgeKind::Shortcut,
+            "weak" => EdgeKind::Weak,
+            _ => EdgeKind::Other,
+        }
+    }
+
+    /// Element and hidden edges carry an index, the others a string.
+    fn is_indexed(self) -> bool {
+        matches!(self, EdgeKind::Element | EdgeKind::Hidden)
+    }
+}
+
+/// What to read. Earlier snapshots of a comparison need only ids, classes
+/// and sizes; skipping their edges saves most of the time and memory.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOptions {
+    pub edges: bool,
+}
+
+/// A snapshot in compact arrays: per node a kind, a name, an id and (in the
+/// graph) a self size; per edge a kind and (in the graph) a target and a label,
+/// the name's string index or the element index.
+pub struct Snapshot {
+    graph: Graph,
+    kind: Vec<NodeKind>,
+    name: Vec<u32>,
+    id: Vec<u32>,
+    /// Present when the meta has `detachedness`: 2 is detached (DOM).
+    detached: Option<Vec<u8>>,
+    edge_kind: Vec<EdgeKind>,
+    strings: Strings,
+    /// Whether edges were read.
+    pub has_edges: bool,
+    /// Edges of the transient roots (the stack, handle scopes): a path
+    /// through them says "in use right now", which hides the real holder.
+    transient: Vec<std::ops::Range<usize>>,
+}
+
+/// The string table, holding only the strings a report can show (class,
+/// property and variable names), not the contents of string objects.
+#[derive(Default)]
+struct Strings {
+    bytes: Vec<u8>,
+    /// `ends[i]` is where string `i` ends in `bytes`.
+    ends: Vec<u64>,
+}
+
+impl Strings {
+    fn get(&self, i: u32) -> &str {
+        let i = i as usize;
+        if i >= self.ends.len() {
+            return "";
+        }
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        // Every stored string was made valid UTF-8 by the scanner.
+        std::str::from_utf8(&self.bytes[start..self.ends[i] as usize]).unwrap_or("")
+    }
+}
+
+/// The root node: V8 writes the synthetic root first.
+pub const ROOT: u32 = 0;
+
+impl Snapshot {
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+    pub fn node_count(&self) -> usize {
+        self.kind.len()
+    }
+    pub fn kind(&self, n: u32) -> NodeKind {
+        self.kind[n as usize]
+    }
+    /// The node's raw name: a constructor, a function, or `system / …`.
+    /// Empty for strings, whose content is not kept.
+    pub fn name(&self, n: u32) -> &str {
+        self.strings.get(self.name[n as usize])
+    }
+    /// The object id, stable for the lifetime of the process.
+    pub fn id(&self, n: u32) -> u32 {
+        self.id[n as usize]
+    }
+    pub fn self_size(&self, n: u32) -> u64 {
+        self.graph.self_size(n)
+    }
+    /// True for DOM nodes V8 marked as detached from their document.
+    pub fn is_detached(&self, n: u32) -> bool {
+        self.detached.as_ref().is_some_and(|d| d[n as usize] == 2)
+    }
+
+    /// The class the node is grouped under, as DevTools' Summary view
+    /// groups: objects by constructor name, everything else by kind.
+    pub fn class_name(&self, n: u32) -> &str {
+        match self.kind(n) {
+            NodeKind::Object | NodeKind::Native => {
+                let s = self.name(n);
+                if s.is_empty() {
+                    "(object)"
+                } else {
+                    s
+                }
+            }
+            NodeKind::Hidden => "(system)",
+            NodeKind::Array => "(array)",
+            NodeKind::String => "(string)",
+            NodeKind::ConsString => "(concatenated string)",
+            NodeKind::SlicedString => "(sliced string)",
+            NodeKind::Code => "(compiled code)",
+            NodeKind::Closure => "(closure)",
+            NodeKind::Regexp => "(regexp)",
+            NodeKind::Number => "(number)",
+            NodeKind::Synthetic => "(synthetic)",
+            NodeKind::Symbol => "(symbol)",
+            NodeKind::Bigint => "(bigint)",
+            NodeKind::ObjectShape => "(object shape)",
+            NodeKind::Other => "(other)",
+        }
+    }
+
+    /// The node as a path shows it: the class, and a closure's function name.
+    pub fn describe(&self, n: u32) -> String {
+        match self.kind(n) {
+            NodeKind::Closure => match self.name(n) {
+                "" => "(closure) (anonymous)".into(),
+                f => format!("(closure) {f}"),
+            },
+            NodeKind::Synthetic | NodeKind::Hidden | NodeKind::Array
+                if !self.name(n).is_empty() =>
+            {
+                self.name(n).to_string()
+            }
+            _ => self.class_name(n).to_string(),
+        }
+    }
+
+    pub fn edge_kind(&self, e: usize) -> EdgeKind {
+        self.edge_kind[e]
+    }
+
+    /// The edge's name: a property or variable name, or `[i]` for an index.
+    pub fn edge_name(&self, e: usize) -> String {
+        let l = self.graph.edge_label(e);
+        if self.edge_kind(e).is_indexed() {
+            format!("[{l}]")
+        } else {
+            format!(".{}", self.strings.get(l))
+        }
+    }
+
+    /// The edge's name when it is a string (property, variable, field).
+    pub fn edge_str(&self, e: usize) -> Option<&str> {
+        (!self.edge_kind(e).is_indexed()).then(|| self.strings.get(self.graph.edge_label(e)))
+    }
+
+    /// Whether an edge keeps its target alive, as DevTools decides for
+    /// dominators: weak edges never do, and shortcuts only from the root,
+    /// where they mark the global objects.
+    pub fn keeps_alive(&self, e: usize) -> bool {
+        match self.edge_kind(e) {
+            EdgeKind::Weak => false,
+            EdgeKind::Shortcut => e < self.graph.edge_range(ROOT).end,
+            _ => true,
+        }
+    }
+
+    /// The cost of an edge in a retainer path: the edges a person reads
+    /// (properties, elements, closure variables) are cheap, engine internals
+    /// dearer, weak edges are never followed. Every edge costs at least 1 so
+    /// that shorter paths still win.
+    pub fn path_cost(&self, e: usize) -> Option<u8> {
+        if !self.keeps_alive(e) {
+            return None;
+        }
+        if self.transient.iter().any(|r| r.contains(&e)) {
+            return Some(40);
+        }
+        Some(match self.edge_kind(e) {
+            EdgeKind::Property | EdgeKind::Element | EdgeKind::Context | EdgeKind::Shortcut => 2,
+            EdgeKind::Internal => 3,
+            _ => 5,
+        })
+    }
+}
+
+/// The fields of `snapshot` that the reader needs.
+#[derive(Deserialize)]
+struct Head {
+    meta: Option<Meta>,
+    #[serde(default)]
+    node_count: Option<u64>,
+    #[serde(default)]
+    edge_count: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Meta {
+    node_fields: Option<Vec<String>>,
+    node_types: Option<Vec<serde_json::Value>>,
+    edge_fields: Option<Vec<String>>,
+    edge_types: Option<Vec<serde_json::Value>>,
+}
+
+/// Positions of the fields in one node or edge record.
+struct Layout {
+    nf: usize,
+    n_type: usize,
+    n_name: usize,
+    n_id: usize,
+    n_size: usize,
+    n_edges: usize,
+    n_detached: Option<usize>,
+    node_kinds: Vec<NodeKind>,
+    ef: usize,
+    e_type: usize,
+    e_name: usize,
+    e_to: usize,
+    edge_kinds: Vec<EdgeKind>,
+    node_count: u64,
+    edge_count: u64,
+}
+
+fn parse_head(raw: &[u8], offset: u64) -> Result<Layout, Error> {
+    let bad = |m: String| Error::Meta { offset, message: m };
+    let head: Head = serde_json::from_slice(raw).map_err(|e| bad(e.to_string()))?;
+    let meta = head.meta.ok_or_else(|| bad("no \"meta\" object".into()))?;
+    let nfields = meta
+        .node_fields
+        .ok_or_else(|| bad("no node_fields".into()))?;
+    let efields = meta
+        .edge_fields
+        .ok_or_else(|| bad("no edge_fields".into()))?;
+    let pos = |fields: &[String], name: &str, what: &str| {
+        fields
+            .iter()
+            .position(|f| f == name)
+            .ok_or_else(|| bad(format!("{what} has no \"{name}\" field")))
+    };
+    let types =
+        |t: Option<Vec<serde_json::Value>>, at: usize, what: &str| -> Result<Vec<String>, Error> {
+            t.as_ref()
+                .and_then(|t| t.get(at))
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .map(|x| x.as_str().unwrap_or_default().to_string())
+                        .collect()
+                })
+                .ok_or_else(|| bad(format!("{what} do not list the type names")))
+        };
+    let n_type = pos(&nfields, "type", "node_fields")?;
+    let e_type = pos(&efields, "type", "edge_fields")?;
+    let node_kinds = types(meta.node_types, n_type, "node_types")?
+        .iter()
+        .map(|s| NodeKind::from_name(s))
+        .collect();
+    let edge_kinds = types(meta.edge_types, e_type, "edge_types")?
+        .iter()
+        .map(|s| EdgeKind::from_name(s))
+        .collect();
+    Ok(Layout {
+        nf: nfields.len(),
+        n_type,
+        n_name: pos(&nfields, "name", "node_fields")?,
+        n_id: pos(&nfields, "id", "node_fields")?,
+        n_size: pos(&nfields, "self_size", "node_fields")?,
+        n_edges: pos(&nfields, "edge_count", "node_fields")?,
+        n_detached: nfields.iter().position(|f| f == "detachedness"),
+        node_kinds,
+        ef: efields.len(),
+        e_type,
+        e_name: pos(&efields, "name_or_index", "edge_fields")?,
+        e_to: pos(&efields, "to_node", "edge_fields")?,
+        edge_kinds,
+        node_count: head.node_count.unwrap_or(0),
+        edge_count: head.edge_count.unwrap_or(0),
+    })
+}
+
+/// A growable bit set of the string indices worth keeping.
+#[derive(Default)]
+struct Wanted(Vec<u64>);
+
+impl Wanted {
+    fn set(&mut self, i: u32) {
+        let w = i as usize / 64;
+        if w >= self.0.len() {
+            self.0.resize(w + 1, 0);
+        }
+        self.0[w] |= 1 << (i % 64);
+    }
+    fn has(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
+
+/// Called with (bytes read, file size) every few megabytes.
+pub type Progress<'a> = &'a dyn Fn(u64, u64);
+
+/// Opens a snapshot file (plain or gzip).
+pub fn open(path: &Path, opts: ReadOptions, progress: Progress<'_>) -> Result<Snapshot, Error> {
+    let io = |source| Error::Io { offset: 0, source };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let size = f.metadata().map_err(io)?.len();
+    let mut magic = [0u8; 2];
+    let gz = f.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+    drop(f);
+    let f = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(path).map_err(io)?);
+    let counted = Counting {
+        inner: f,
+        read: 0,
+        size,
+        next_report: 0,
+        progress,
+    };
+    if gz {
+        read(flate2::read::MultiGzDecoder::new(counted), opts)
+    } else {
+        read(counted, opts)
+    }
+}
+
+/// Parses a snapshot held in memory (tests, fuzzing).
+pub fn parse(bytes: &[u8], opts: ReadOptions) -> Result<Snapshot, Error> {
+    read(bytes, opts)
+}
+
+/// Counts the file's bytes as they are read, for the progress bar.
+struct Counting<'a, R> {
+    inner: R,
+    read: u64,
+    size: u64,
+    next_report: u64,
+    progress: Progress<'a>,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read >= self.next_report {
+            (self.progress)(self.read, self.size);
+            self.next_report = self.read + (8 << 20);
+        }
+        Ok(n)
+    }
+}
+
+/// Reads a snapshot from any reader.
+pub fn read<R: Read>(src: R, opts: ReadOptions) -> Result<Snapshot, Error> {
+    let mut sc = Scanner::new(src);
+    match sc.peek_token()? {
+        Some(b'{') => {}
+        Some(_) => return Err(sc.error("not a V8 heap snapshot: expected a JSON object")),
+        None => return Err(sc.error("the file is empty")),
+    }
+    sc.expect(b'{')?;
+    let mut layout: Option<Layout> = None;
+    let mut builder: Option<GraphBuilder> = None;
+    let mut kind = Vec::new();
+    let mut name = Vec::new();
+    let mut id = Vec::new();
+    let mut detached: Option<Vec<u8>> = None;
+    let mut edge_counts: Vec<u32> = Vec::new();
+    let mut edge_kind = Vec::new();
+    let mut wanted = Wanted::default();
+    let mut strings = None;
+    let mut seen_nodes = false;
+    let mut seen_edges = false;
+    let mut key = Vec::new();
+    if sc.peek_token()? != Some(b'}') {
+        loop {
+            key.clear();
+            sc.string_into(&mut key)?;
+            sc.expect(b':')?;
+            let at = sc.offset();
+            match key.as_slice() {
+                b"snapshot" => {
+                    let mut raw = Vec::new();
+                    sc.skip_value(Some(&mut raw))?;
+                    let l = parse_head(&raw, at)?;
+                    let hint = usize::try_from(l.node_count.min(1 << 28)).unwrap_or(0);
+                    let ehint = if opts.edges {
+                        usize::try_from(l.edge_count.min(1 << 30)).unwrap_or(0)
+                    } else {
+                        0
+                    };
+                    builder = Some(GraphBuilder::new(hint, ehint));
+                    layout = Some(l);
+                }
+                b"nodes" => {
+                    let (Some(l), Some(b)) = (&layout, &mut builder) else {
+                        return Err(Error::Meta {
+                            offset: at,
+                            message: "\"nodes\" come before \"snapshot\" and its meta".into(),
+                        });
+                    };
+                    read_nodes(
+                        &mut sc,
+                        l,
+                        b,
+                        &mut kind,
+                        &mut name,
+                        &mut id,
+                        &mut detached,
+                        &mut edge_counts,
+                        &mut wanted,
+                    )?;
+                    seen_nodes = true;
+                }
+                b"edges" if opts.edges => {
+                    let (Some(l), Some(b)) = (&layout, &mut builder) else {
+                        return Err(Error::Meta {
+                            offset: at,
+                            message: "\"edges\" come before \"snapshot\" and its meta".into(),
+                        });
+                    };
+                    if !seen_nodes {
+                        return Err(sc.error("\"edges\" come before \"nodes\""));
+                    }
+                    read_edges(&mut sc, l, b, &edge_counts, &mut edge_kind, &mut wanted)?;
+                    seen_edges = true;
+                }
+                b"strings" => {
+                    // V8 writes strings last; were they first, keep them all.
+                    strings = Some(read_strings(&mut sc, (seen_nodes).then_some(&wanted))?);
+                }
+                _ => sc.skip_value(None)?,
+            }
+            if !sc.next_item(b'}')? {
+                break;
+            }
+        }
+    } else {
+        sc.expect(b'}')?;
+    }
+    let end = sc.offset();
+    let Some(builder) = builder else {
+        return Err(Error::Meta {
+            offset: 0,
+            message: "no \"snapshot\" object: this JSON is not a V8 heap snapshot".into(),
+        });
+    };
+    if !seen_nodes {
+        return Err(Error::Syntax {
+            offset: end,
+            message: "the snapshot has no \"nodes\" array".into(),
+        });
+    }
+    if opts.edges && !seen_edges {
+        return Err(Error::Syntax {
+            offset: end,
+            message: "the snapshot has no \"edges\" array".into(),
+        });
+    }
+    let Some(strings) = strings else {
+        return Err(Error::Syntax {
+            offset: end,
+            message: "the snapshot has no \"strings\" array".into(),
+        });
+    };
+    if kind.is_empty() {
+        return Err(Error::Syntax {
+            offset: end,
+            message: "the snapshot has no nodes".into(),
+        });
+    }
+    let max_name = name.iter().copied().max().unwrap_or(0) as usize;
+    if max_name >= strings.ends.len() {
+        return Err(Error::Reference {
+            offset: end,
+            message: format!(
+                "a node name refers to string {max_name}, but there are {} strings",
+                strings.ends.len()
+            ),
+        });
+    }
+    let graph = builder.build()?;
+    let transient = (0..kind.len() as u32)
+        .filter(|&n| {
+            kind[n as usize] == NodeKind::Synthetic
+                && matches!(
+                    strings.get(name[n as usize]),
+                    "(Stack roots)" | "(Handle scope)"
+                )
+        })
+        .map(|n| graph.edge_range(n))
+        .collect();
+    Ok(Snapshot {
+        transient,
+        graph,
+        kind,
+        name,
+        id,
+        detached,
+        edge_kind,
+        strings,
+        has_edges: opts.edges,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_nodes<R: Read>(
+    sc: &mut Scanner<R>,
+    l: &Layout,
+    b: &mut GraphBuilder,
+    kind: &mut Vec<NodeKind>,
+    name: &mut Vec<u32>,
+    id: &mut Vec<u32>,
+    detached: &mut Option<Vec<u8>>,
+    edge_counts: &mut Vec<u32>,
+    wanted: &mut Wanted,
+) -> Result<(), Error> {
+    let hint = usize::try_from(l.node_count.min(1 << 28)).unwrap_or(0);
+    kind.reserve(hint);
+    name.reserve(hint);
+    id.reserve(hint);
+    edge_counts.reserve(hint);
+    let mut det = l.n_detached.map(|_| Vec::with_capacity(hint));
+    let mut rec = vec![0u64; l.nf];
+    if sc.open_array()? {
+        let mut f = 0;
+        loop {
+            let at = sc.offset();
+            let v = sc.uint()?;
+            rec[f] = v;
+            if f == l.n_type && v as usize >= l.node_kinds.len() {
+                return Err(Error::Reference {
+                    offset: at,
+                    message: format!(
+                        "node type {v} is not one of the {} types in the meta",
+                        l.node_kinds.len()
+                    ),
+                });
+            }
+            if v > u64::from(u32::MAX) && f != l.n_size {
+                return Err(Error::Syntax {
+                    offset: at,
+                    message: format!("node field value {v} is out of range"),
+                });
+            }
+            f += 1;
+            if f == l.nf {
+                f = 0;
+                let k = l.node_kinds[rec[l.n_type] as usize];
+                kind.push(k);
+                name.push(rec[l.n_name] as u32);
+                if !k.is_string() {
+                    wanted.set(rec[l.n_name] as u32);
+                }
+                id.push(rec[l.n_id] as u32);
+                edge_counts.push(rec[l.n_edges] as u32);
+                if let (Some(d), Some(i)) = (det.as_mut(), l.n_detached) {
+                    d.push(rec[i].min(255) as u8);
+                }
+                b.add_node(rec[l.n_size]);
+            }
+            if !sc.next_item(b']')? {
+                if f != 0 {
+                    return Err(sc.error(format!(
+                        "the nodes array ends inside a node: its length is not a multiple of {} fields",
+                        l.nf
+                    )));
+                }
+                break;
+            }
+        }
+    }
+    *detached = det;
+    Ok(())
+}
+
+fn read_edges<R: Read>(
+    sc: &mut Scanner<R>,
+    l: &Layout,
+    b: &mut GraphBuilder,
+    edge_counts: &[u32],
+    edge_kind: &mut Vec<EdgeKind>,
+    wanted: &mut Wanted,
+) -> Result<(), Error> {
+    let n = edge_counts.len() as u64;
+    let total: u64 = edge_counts.iter().map(|&c| u64::from(c)).sum();
+    edge_kind.reserve(usize::try_from(total.min(1 << 30)).unwrap_or(0));
+    let mut node = 0usize;
+    let mut left = edge_counts.first().copied().unwrap_or(0);
+    let mut rec = vec![0u64; l.ef];
+    let mut rec_at = vec![0u64; l.ef];
+    let mut done: u64 = 0;
+    if sc.open_array()? {
+        let mut f = 0;
+        loop {
+            rec_at[f] = sc.offset();
+            rec[f] = sc.uint()?;
+            f += 1;
+            if f == l.ef {
+                f = 0;
+                while left == 0 {
+                    node += 1;
+                    if node >= edge_counts.len() {
+                        return Err(Error::Reference {
+                            offset: rec_at[0],
+                            message: format!(
+                                "more edges than the nodes' edge_count fields add up to ({total})"
+                            ),
+                        });
+                    }
+                    left = edge_counts[node];
+                }
+                left -= 1;
+                let t = rec[l.e_type];
+                let Some(&k) = l.edge_kinds.get(t as usize) else {
+                    return Err(Error::Reference {
+                        offset: rec_at[l.e_type],
+                        message: format!(
+                            "edge type {t} is not one of the {} types in the meta",
+                            l.edge_kinds.len()
+                        ),
+                    });
+                };
+                let to = rec[l.e_to];
+                let nf = l.nf as u64;
+                if (to / nf) * nf != to || to / nf >= n {
+                    return Err(Error::Reference {
+                        offset: rec_at[l.e_to],
+                        message: format!(
+                            "edge {done} points to node array index {to}, which is not the start of one of the {n} nodes"
+                        ),
+                    });
+                }
+                let label = rec[l.e_name];
+                if label > u64::from(u32::MAX) {
+                    return Err(Error::Syntax {
+                        offset: rec_at[l.e_name],
+                        message: format!("edge name {label} is out of range"),
+                    });
+                }
+                if !k.is_indexed() {
+                    wanted.set(label as u32);
+                }
+                edge_kind.push(k);
+                b.add_edge(node as u32, (to / l.nf as u64) as u32, label as u32);
+                done += 1;
+            }
+            if !sc.next_item(b']')? {
+                if f != 0 {
+                    return Err(sc.error(format!(
+                        "the edges array ends inside an edge: its length is not a multiple of {} fields",
+                        l.ef
+                    )));
+                }
+                break;
+            }
+        }
+    }
+    if done != total {
+        return Err(sc.error(format!(
+            "the nodes announce {total} edges but the edges array holds {done}"
+        )));
+    }
+    Ok(())
+}
+
+fn read_strings<R: Read>(sc: &mut Scanner<R>, wanted: Option<&Wanted>) -> Result<Strings, Error> {
+    let mut s = Strings::default();
+    let mut scratch = Vec::new();
+    if sc.open_array()? {
+        loop {
+            let i = s.ends.len();
+            if wanted.is_none_or(|w| w.has(i)) {
+                sc.string_into(&mut s.bytes)?;
+            } else {
+                // Contents of string objects: unescaped and dropped.
+                scratch.clear();
+                sc.string_into(&mut scratch)?;
+            }
+            s.ends.push(s.bytes.len() as u64);
+            if !sc.next_item(b']')? {
+                break;
+            }
+        }
+    }
+    Ok(s)
+}
