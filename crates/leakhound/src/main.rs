@@ -132,6 +132,7 @@ fn options(o: &cli::SnapshotOpts) -> Options {
         by: o.by.clone(),
         sample_index: o.sample_index.clone(),
         histogram_only: o.histogram_only,
+        cumulative: o.cumulative,
         ..Default::default()
     }
 }

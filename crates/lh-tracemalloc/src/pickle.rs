@@ -97,14 +97,17 @@ fn resolve(module: &str, name: &str) -> Result<Class, Error> {
     }
 }
 
-/// Protocols 0 and 1 have no PROTO opcode. Say what they would call, if they
-/// name a global at once, since that is the more important news.
+/// Protocols 0 and 1 have no PROTO opcode and are not read. Say what the
+/// pickle would call if it opens with a global that no snapshot needs, since
+/// that is the more important news.
 fn old_protocol(data: &[u8]) -> Error {
     if data.first() == Some(&b'c') {
         let mut lines = data[1..].splitn(3, |b| *b == b'\n');
         if let (Some(m), Some(n)) = (lines.next(), lines.next()) {
             let (m, n) = (String::from_utf8_lossy(m), String::from_utf8_lossy(n));
-            if resolve(&m, &n).is_err() {
+            // A protocol 0/1 snapshot opens with copyreg's reconstructor.
+            let reconstructor = n == "_reconstructor" && (m == "copy_reg" || m == "copyreg");
+            if !reconstructor && resolve(&m, &n).is_err() {
                 return Error::Refused(format!("{m}.{n}"));
             }
         }
