@@ -474,8 +474,14 @@ fn steady_suspect(r: &Report, snapshots: usize) -> Option<String> {
     })
 }
 
-/// Environment that turns tracing on in the program without code changes.
-fn tracing_env(cmd: &mut Command, program: &str) {
+/// The Python helper, bundled so that an installed leakhound needs no checkout.
+const PYTHON_HELPER: &str = include_str!("../../../helpers/python/leakhound_helper.py");
+
+/// Turns tracing on in the program without code changes: the Node inspector
+/// on a private port; for Python, tracemalloc and the helper's endpoint on a
+/// private loopback port, through a `sitecustomize` on `PYTHONPATH`. Returns
+/// the file the Python helper writes its address to.
+fn tracing_env(cmd: &mut Command, program: &str, dir: &Path) -> Result<Option<PathBuf>> {
     let base = Path::new(program)
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -488,14 +494,40 @@ fn tracing_env(cmd: &mut Command, program: &str) {
             format!("{prev} --inspect=127.0.0.1:0").trim(),
         );
     }
+    if !base.starts_with("python") {
+        return Ok(None);
+    }
+    let site = dir.join("python-helper");
+    lh_capture::private_dir(&site)?;
+    private_log(&site.join("leakhound_helper.py"))?.write_all(PYTHON_HELPER.as_bytes())?;
+    private_log(&site.join("sitecustomize.py"))?.write_all(
+        b"# Written by leakhound soak: tracemalloc and its snapshot endpoint, no code change.\n\
+          import leakhound_helper\nleakhound_helper.start_from_env()\n",
+    )?;
+    let addr_file = site.join("addr");
+    let path = match std::env::var_os("PYTHONPATH") {
+        Some(p) if !p.is_empty() => {
+            let mut v = site.clone().into_os_string();
+            v.push(":");
+            v.push(p);
+            v
+        }
+        _ => site.clone().into_os_string(),
+    };
+    cmd.env("PYTHONPATH", path)
+        .env("LEAKHOUND_HELPER_ADDR", "127.0.0.1:0")
+        .env("LEAKHOUND_HELPER_ADDR_FILE", &addr_file);
+    Ok(Some(addr_file))
 }
 
 /// Waits until the program serves what the capture needs, and finds the
-/// port it serves its own traffic on.
+/// port it serves its own traffic on (not the inspector's or the helper's).
 fn wait_ready(
     child: &mut Child,
     deadline: Instant,
     dir: &Path,
+    helper_addr_file: Option<&Path>,
+    need_app: bool,
 ) -> Result<(Source, Option<String>)> {
     let pid = child.id();
     let mut last = None;
@@ -507,31 +539,42 @@ fn wait_ready(
                 dir.join("app.log").display()
             )));
         }
-        let found = match lh_capture::detect(pid) {
-            Ok(Runtime::Node) => lh_capture::node::find_inspector(pid)
-                .map(|u| u.map(|_| Source::NodeInspector { pid })),
+        let (found, side) = match lh_capture::detect(pid) {
+            Ok(Runtime::Node) => {
+                let ws = lh_capture::node::find_inspector(pid)?;
+                let host = ws.as_deref().and_then(|u| {
+                    u.strip_prefix("ws://")
+                        .and_then(|r| r.split('/').next())
+                        .map(String::from)
+                });
+                (ws.map(|_| Source::NodeInspector { pid }), host)
+            }
+            Ok(Runtime::Python) if helper_addr_file.is_some() => {
+                match helper_addr_file.map(std::fs::read_to_string) {
+                    Some(Ok(a)) if !a.trim().is_empty() => {
+                        let a = a.trim().to_string();
+                        let base = format!("http://{a}");
+                        (Some(Source::PythonHelper { base }), Some(a))
+                    }
+                    _ => (None, None),
+                }
+            }
             Ok(_) => match Source::from_pid(pid) {
-                Ok(s) => Ok(Some(s)),
+                Ok(s) => (Some(s), None),
                 Err(e) => {
                     last = Some(e);
-                    Ok(None)
+                    (None, None)
                 }
             },
             Err(e) => {
                 last = Some(e);
-                Ok(None)
+                (None, None)
             }
         };
-        if let Some(source) = found? {
-            // The program's own port: one not taken by the inspector.
-            let inspector = lh_capture::node::find_inspector(pid)?.and_then(|u| {
-                u.strip_prefix("ws://")
-                    .and_then(|r| r.split('/').next())
-                    .map(String::from)
-            });
+        if let Some(source) = found {
             let addrs = lh_capture::procfs::listening_addrs(pid)?;
-            let app = addrs.into_iter().find(|a| Some(a) != inspector.as_ref());
-            if app.is_some() || !matches!(source, Source::NodeInspector { .. }) {
+            let app = addrs.into_iter().find(|a| Some(a) != side.as_ref());
+            if app.is_some() || !need_app {
                 return Ok((source, app));
             }
         }
@@ -558,7 +601,7 @@ pub fn run_soak(a: &SoakArgs, say: &dyn Fn(&str)) -> Result<Outcome> {
 
     let mut cmd = Command::new(&a.cmd[0]);
     cmd.args(&a.cmd[1..]);
-    tracing_env(&mut cmd, &a.cmd[0]);
+    let helper_addr_file = tracing_env(&mut cmd, &a.cmd[0], &a.dir)?;
     let log = private_log(&a.dir.join("app.log"))?;
     cmd.stdin(Stdio::null())
         .stdout(log.try_clone()?)
@@ -577,7 +620,14 @@ pub fn run_soak(a: &SoakArgs, say: &dyn Fn(&str)) -> Result<Outcome> {
         mib(limit)
     ));
 
-    let (source, app) = wait_ready(&mut child.0, start + a.ready_timeout, &a.dir)?;
+    let need_app = a.http_load.as_deref().is_some_and(|u| u.starts_with('/'));
+    let (source, app) = wait_ready(
+        &mut child.0,
+        start + a.ready_timeout,
+        &a.dir,
+        helper_addr_file.as_deref(),
+        need_app,
+    )?;
     say(&format!(
         "{} program ready{}",
         source.runtime(),

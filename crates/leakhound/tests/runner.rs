@@ -51,6 +51,20 @@ fn started_pid(stderr: &str) -> Option<u32> {
 fn assert_nothing_left(lh_pid: u32, stderr: &str) {
     let left = memory_cgroups_named(&format!("leakhound-{lh_pid}-"));
     assert!(left.is_empty(), "cgroups left behind: {left:?}");
+    // Suite-wide: no cgroup of any leakhound that has exited, from any test
+    // so far; the last test to finish checks what every other one left.
+    let orphans: Vec<_> = memory_cgroups_named("leakhound-")
+        .into_iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let owner = name.split('-').nth(1).and_then(|n| n.parse().ok());
+            owner.is_some_and(|o: u32| !process_alive(o))
+        })
+        .collect();
+    assert!(
+        orphans.is_empty(),
+        "cgroups of exited leakhound runs: {orphans:?}"
+    );
     if let Some(app) = started_pid(stderr) {
         assert!(!process_alive(app), "program {app} left running");
     }
@@ -523,4 +537,53 @@ fn a_taken_inspector_port_is_named() {
         testkit::process_alive(app.pid()),
         "the app survives a failed capture"
     );
+}
+
+/// The Python app has no leakhound code: soak turns tracemalloc and the
+/// helper's endpoint on through a sitecustomize.
+fn soak_python(mode: &str) -> (i32, Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = leakhound();
+    cmd.args([
+        "soak",
+        "--format",
+        "json",
+        "--memory-limit",
+        "256Mi",
+        "--duration",
+        "8s",
+    ])
+    .args(["--http-load", "/work?n=50", "--rps", "20", "-o"])
+    .arg(dir.path())
+    .arg("--")
+    .arg("python3")
+    .arg(repo_root().join("testkit/apps/python-plain/server.py"))
+    .arg(mode)
+    .env("LISTEN", "127.0.0.1:0");
+    let (code, out, err) = run(cmd);
+    let v: Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("soak printed no JSON ({e}): {out}\nstderr: {err}"));
+    assert_private_files(dir.path());
+    (code, v, err)
+}
+
+#[test]
+fn python_leak_under_soak_names_the_line() {
+    if !cgroups_writable() {
+        return;
+    }
+    let (code, v, err) = soak_python("leak");
+    assert_eq!(code, 1, "{v:#}\n{err}");
+    assert_eq!(v["report"]["format"], "tracemalloc");
+    let key = v["report"]["suspects"][0]["key"].as_str().unwrap();
+    assert!(key.ends_with("python-plain/server.py:21"), "{key}");
+}
+
+#[test]
+fn python_bounded_cache_under_soak_exits_0() {
+    if !cgroups_writable() {
+        return;
+    }
+    let (code, v, err) = soak_python("steady");
+    assert_eq!(code, 0, "{v:#}\n{err}");
 }

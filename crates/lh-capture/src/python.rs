@@ -1,14 +1,37 @@
-//! Python: a tracemalloc snapshot from an endpoint that answers
-//! `{"snapshot": "/path/to/file.pickle"}` — the leakhound helper that `soak`
-//! loads through `sitecustomize`, or an app's own endpoint of that shape.
+//! Python: tracemalloc snapshots from the leakhound helper
+//! (`helpers/python/leakhound_helper.py`, which `soak` loads through a
+//! `sitecustomize` so the program needs no change), or from an endpoint that
+//! answers `{"snapshot": "/path/to/file.pickle"}` as the seed apps do.
 
-use crate::{from_snapshot_endpoint, Error};
+use crate::{from_snapshot_endpoint, transport, Error};
 use std::path::Path;
 
-/// The path the leakhound Python helper serves snapshots on.
+/// The helper's path that answers with the snapshot's bytes (a pickle).
 pub const HELPER_PATH: &str = "/debug/memory/snapshot";
+/// The helper's path that writes a pickle and answers `{"snapshot": path}`.
+pub const HELPER_FILE_PATH: &str = "/debug/memory/snapshot-file";
 
-/// Asks `url` for a tracemalloc snapshot and copies it into `dest` (0600).
+/// Asks `url` for a tracemalloc snapshot file and copies it into `dest` (0600).
 pub fn capture(url: &str, pid: Option<u32>, dest: &Path) -> Result<u64, Error> {
     from_snapshot_endpoint(url, pid, dest)
+}
+
+/// Streams a snapshot from the helper at `base` (`http://host:port`) into
+/// `dest` (0600), checking that a pickle came back and not an error page.
+pub fn capture_helper(base: &str, dest: &Path) -> Result<u64, Error> {
+    let url = format!("{base}{HELPER_PATH}");
+    let n = transport::get_to_file(&url, dest)?;
+    let mut head = [0u8; 1];
+    let ok = std::fs::File::open(dest)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok()
+        && head[0] == 0x80; // the PROTO opcode every pickle of protocol 2+ starts with
+    if !ok {
+        let _ = std::fs::remove_file(dest);
+        return Err(Error::BadAnswer {
+            url,
+            message: "the answer is not a pickled tracemalloc snapshot".into(),
+        });
+    }
+    Ok(n)
 }

@@ -15,6 +15,8 @@ pub enum Source {
     NodeEndpoint { url: String, pid: Option<u32> },
     /// An endpoint answering `{"snapshot": path}` with a tracemalloc pickle.
     PythonEndpoint { url: String, pid: Option<u32> },
+    /// The leakhound Python helper at `base`: snapshots come in the answer.
+    PythonHelper { base: String },
     /// A JVM reached with jcmd.
     Jvm { pid: u32 },
 }
@@ -62,7 +64,10 @@ impl Source {
                 pid: None,
             });
         }
-        if url.ends_with(python::HELPER_PATH) || url.ends_with("/debug/snapshot") {
+        if let Some(base) = url.strip_suffix(python::HELPER_PATH) {
+            return Ok(Source::PythonHelper { base: base.into() });
+        }
+        if url.ends_with(python::HELPER_FILE_PATH) || url.ends_with("/debug/snapshot") {
             return Ok(Source::PythonEndpoint {
                 url: url.into(),
                 pid: None,
@@ -83,7 +88,7 @@ impl Source {
         match self {
             Source::Go { .. } => Runtime::Go,
             Source::NodeInspector { .. } | Source::NodeEndpoint { .. } => Runtime::Node,
-            Source::PythonEndpoint { .. } => Runtime::Python,
+            Source::PythonEndpoint { .. } | Source::PythonHelper { .. } => Runtime::Python,
             Source::Jvm { .. } => Runtime::Jvm,
         }
     }
@@ -131,6 +136,9 @@ impl Source {
             }
             Source::PythonEndpoint { url, pid } => {
                 python::capture(url, *pid, &heap)?;
+            }
+            Source::PythonHelper { base } => {
+                python::capture_helper(base, &heap)?;
             }
             Source::Jvm { pid } => {
                 jvm::capture(*pid, &heap)?;
