@@ -587,3 +587,40 @@ fn python_bounded_cache_under_soak_exits_0() {
     let (code, v, err) = soak_python("steady");
     assert_eq!(code, 0, "{v:#}\n{err}");
 }
+
+#[test]
+fn diagnose_a_running_go_leak_by_pid() {
+    let (app, addr) = start_listening(Command::new(go_app("leak")));
+    // Load while leakhound watches: bounded in count, stopped when the test ends.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (stop, addr) = (stop.clone(), addr.clone());
+        std::thread::spawn(move || {
+            for _ in 0..5000 {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let _ = testkit::http_get(&addr, "/work?n=2");
+            }
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = leakhound();
+    cmd.args(["diagnose", &format!("pid:{}", app.pid()), "--count", "3"])
+        .args([
+            "--interval",
+            "1s",
+            "--fail-on-leak",
+            "--format",
+            "json",
+            "-o",
+        ])
+        .arg(dir.path());
+    let (code, out, err) = run(cmd);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    load.join().unwrap();
+    assert_eq!(code, 1, "{out}\n{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["report"]["suspects"][0]["key"], "main.(*registry).track");
+    assert_private_files(dir.path());
+}
