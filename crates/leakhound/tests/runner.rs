@@ -624,3 +624,42 @@ fn diagnose_a_running_go_leak_by_pid() {
     assert_eq!(v["report"]["suspects"][0]["key"], "main.(*registry).track");
     assert_private_files(dir.path());
 }
+
+/// A V8 snapshot needs about twice the used heap: in a cgroup without that
+/// much room, capture refuses (exit 3) rather than get the process OOM-killed.
+#[test]
+fn node_snapshot_is_refused_when_the_cgroup_has_no_room_for_it() {
+    if !cgroups_writable() {
+        return;
+    }
+    let cg = lh_cgroup::MemoryCgroup::create(160 << 20).unwrap();
+    let mut node = Command::new("node");
+    node.arg("--inspect-port=0")
+        .arg(repo_root().join("crates/leakhound/demo/server.js"));
+    cg.enter_on_exec(&mut node).unwrap();
+    let (app, addr) = start_listening(node);
+    let dir = tempfile::tempdir().unwrap();
+    let mut refused = None;
+    for round in 0..60 {
+        let _ = testkit::http_get(&addr, "/work?n=1000");
+        let room = cg.limit().unwrap().unwrap() - cg.usage().unwrap();
+        // Only ask once the heap has clearly outgrown half the room.
+        if room > 48 << 20 {
+            continue;
+        }
+        let mut cmd = leakhound();
+        cmd.args(["capture", &format!("pid:{}", app.pid()), "-o"])
+            .arg(dir.path().join(round.to_string()));
+        let (code, _, err) = run(cmd);
+        if code == 3 && err.contains("--force") {
+            refused = Some(err);
+            break;
+        }
+        assert_eq!(code, 0, "{err}");
+    }
+    let err = refused.expect("the headroom guard never refused");
+    assert!(err.contains("needs about"), "{err}");
+    assert!(testkit::process_alive(app.pid()), "the app is still alive");
+    drop(app);
+    drop(cg);
+}
