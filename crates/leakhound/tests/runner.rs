@@ -663,3 +663,40 @@ fn node_snapshot_is_refused_when_the_cgroup_has_no_room_for_it() {
     drop(app);
     drop(cg);
 }
+
+/// Unmounts a test's small tmpfs when the test ends.
+struct Tmpfs(std::path::PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_leaves_no_partial_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("small");
+    std::fs::create_dir(&full).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&full)
+        .status();
+    if !mounted.is_ok_and(|s| s.success()) {
+        return eprintln!("SKIP: cannot mount a small tmpfs to fill (needs root)");
+    }
+    let _guard = Tmpfs(full.clone());
+    let mut node = Command::new("node");
+    node.arg("--inspect-port=0")
+        .arg(repo_root().join("crates/leakhound/demo/server.js"));
+    let (app, _) = start_listening(node);
+    let mut cmd = leakhound();
+    cmd.args(["capture", &format!("pid:{}", app.pid()), "-o"])
+        .arg(&full);
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&full).unwrap().collect();
+    assert!(left.is_empty(), "a partial snapshot was left: {left:?}");
+    assert!(testkit::process_alive(app.pid()));
+}
