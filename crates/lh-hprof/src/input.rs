@@ -110,10 +110,13 @@ impl<R: Read> Input<R> {
         self.base += self.pos as u64;
         self.end -= self.pos;
         self.pos = 0;
-        if self.buf.len() < n {
-            self.buf.resize(n.next_power_of_two(), 0);
-        }
         while self.end < n && !self.eof {
+            // Grow with the data that actually arrives, never to a length a
+            // corrupt record claims: a 100-byte file must not cost gigabytes.
+            if self.end == self.buf.len() {
+                let grown = (self.buf.len() * 2).min(n.next_power_of_two());
+                self.buf.resize(grown, 0);
+            }
             match self.src.read(&mut self.buf[self.end..]) {
                 Ok(0) => self.eof = true,
                 Ok(k) => self.end += k,

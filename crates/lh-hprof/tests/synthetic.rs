@@ -263,6 +263,23 @@ fn errors_name_offset_and_record() {
     );
     let e = histogram(&write(&dir, "txt", b"hello", false), &|_, _| {}).unwrap_err();
     assert!(matches!(e, Error::NotHprof(_)), "{e}");
+    // A segment and an instance that claim gigabytes in a 60-byte file: an
+    // error, without allocating what they claim.
+    let mut w = W::new("1.0.2", 8);
+    w.out.push(0x1C);
+    w.out.extend(0u32.to_be_bytes());
+    w.out.extend(0xFFFF_FFF0u32.to_be_bytes());
+    w.out.push(0x21);
+    w.out.extend([0u8; 20]);
+    w.out.extend(0x7FFF_FFFFu32.to_be_bytes());
+    let e = open(&write(&dir, "huge", &w.out, false), &|_, _| {})
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("ends early") && e.contains("INSTANCE_DUMP"),
+        "{e}"
+    );
     let gz = write(&dir, "cut.gz", &good, true);
     let mut z = std::fs::read(&gz).unwrap();
     z.truncate(z.len() / 2);
