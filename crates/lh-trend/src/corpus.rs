@@ -134,8 +134,10 @@ pub fn one(pattern: &str, id: &str, rng: &mut Rng, days: Option<f64>) -> (Series
     };
     let to_oom = match pattern {
         "oom-restart" => rng.range(3.0, 18.0) * 3600.0,
-        "late-onset" => rng.range(0.5, 4.0) * 86400.0,
-        _ => rng.range(0.5, 10.0) * 86400.0,
+        "late-onset" => rng.range(0.3, 2.5) * (dur - onset),
+        // A leak must show within the window to be labelled one: it reaches
+        // the limit within 0.3 to 2.5 windows (about 0.6 to 10 days).
+        _ => rng.range(0.3, 2.5) * dur,
     };
     let expo = match pattern {
         "sublinear" => rng.range(0.5, 0.8),

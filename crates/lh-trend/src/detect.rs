@@ -29,6 +29,10 @@ pub struct Options {
     pub min_daily_growth: f64,
     /// History under which a rise may still be one half of a daily cycle (seconds).
     pub daily_span_s: f64,
+    /// Under a limit, growth that reaches it later than this (seconds) is not alarmed on.
+    pub horizon_s: f64,
+    /// A rise shorter than this (seconds) is a burst, not yet a trend.
+    pub min_rise_s: f64,
     /// A sample this far below the trailing floor starts a new incarnation.
     pub restart_ratio: f64,
 }
@@ -38,10 +42,12 @@ impl Default for Options {
         Options {
             min_span_s: 2.0 * 3600.0,
             min_points: 12,
-            alpha: 0.005,
+            alpha: 0.001,
             bootstrap_reps: 64,
             min_daily_growth: 0.01,
-            daily_span_s: 24.0 * 3600.0,
+            daily_span_s: 27.0 * 3600.0,
+            min_rise_s: 3.0 * 3600.0,
+            horizon_s: 14.0 * 86400.0,
             restart_ratio: 0.6,
         }
     }
@@ -296,7 +302,7 @@ fn envelope(pts: &[(f64, f64)]) -> Envelope {
 /// plain penalty over-splits).
 fn last_regime(x: &[f64], y: &[f64]) -> usize {
     let n = x.len();
-    let min_len = (n / 10).max(6);
+    let min_len = 6;
     let mut start = 0;
     let cost = |a: usize, b: usize| {
         let (i, s) = stats::ols(&x[a..b], &y[a..b]);
@@ -389,13 +395,25 @@ fn judge(pts: &[(f64, f64)], limit: Option<u64>, opts: &Options, an: &mut Analys
         (s > 0.0).then(|| (l - upper_now).max(0.0) / s * 3600.0)
     };
     let daily = slope * 24.0 / level.max(1.0);
-    let material = daily >= opts.min_daily_growth && slope >= 65536.0;
+    // Material: a visible share of the level a day, and, under a limit, an
+    // OOM within the horizon anyone would act on.
+    let material = daily >= opts.min_daily_growth
+        && slope >= 65536.0
+        && ttl(slope).is_none_or(|t| t <= opts.horizon_s);
     let trend = p < opts.alpha;
-    // A leak accumulates; a deploy steps. If one jump between neighbouring
-    // buckets makes most of the rise, it is a step, not a trend.
-    let rise = y[y.len() - 1] - y[0];
-    let max_jump = y.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
-    let stepped = rise > 0.0 && max_jump > 0.5 * rise;
+    // A leak accumulates; a deploy steps. If one or two jumps between
+    // neighbouring buckets (less the usual bucket-to-bucket wobble) make
+    // most of the rise, it is a level shift, not a trend.
+    let rise = slope * (x[x.len() - 1] - x[0]);
+    let mut jumps: Vec<f64> = y.windows(2).map(|w| w[1] - w[0]).collect();
+    let wobble = {
+        let mut a: Vec<f64> = jumps.iter().map(|j| j.abs()).collect();
+        stats::quantile(&mut a, 0.5)
+    };
+    jumps.sort_by(|a, b| b.total_cmp(a));
+    let max_jump = jumps.first().copied().unwrap_or(0.0);
+    let top2: f64 = jumps.iter().take(2).map(|j| (j - wobble).max(0.0)).sum();
+    let stepped = rise > 0.0 && ((max_jump - wobble) > 0.4 * rise || top2 > 0.6 * rise);
     let base = |kind, confidence, reasons| {
         Judged::Done(Judgement {
             kind,
@@ -454,6 +472,15 @@ fn judge(pts: &[(f64, f64)], limit: Option<u64>, opts: &Options, an: &mut Analys
     // A rise seen for less than a day may be half a daily cycle: only an
     // imminent limit (closer than half the rise seen) justifies a verdict.
     let rise_s = span_x * 3600.0;
+    if rise_s < opts.min_rise_s {
+        reasons.push(format!(
+            "the floor rises {}/h, but for {:.1} h only: a burst (a cache or page cache filling) until it lasts {:.0} h",
+            human_bytes(slope as i64),
+            span_x,
+            opts.min_rise_s / 3600.0
+        ));
+        return base(VerdictKind::NoLeak, 0.5, reasons);
+    }
     if rise_s < opts.daily_span_s && !ttl_now.is_some_and(|t| t < rise_s / 2.0) {
         reasons.push(format!(
             "the floor rises {}/h, but for {:.1} h only, which cannot rule out a daily cycle",
@@ -496,65 +523,50 @@ fn judge(pts: &[(f64, f64)], limit: Option<u64>, opts: &Options, an: &mut Analys
 fn deseasonalize(env: &mut Envelope) -> Option<f64> {
     let (x, y) = (&env.x, &env.lo);
     let span = x[x.len() - 1] - x[0];
-    // A harmonic fits many shapes (a knee, a step) a little; only a floor
-    // that repeats itself a day later has a daily cycle.
-    if span < 36.0 || lag_day_correlation(x, y) < 0.5 {
+    if span < 48.0 {
         return None;
     }
-    let w = std::f64::consts::TAU / 24.0;
+    // A harmonic fits many shapes a little (a knee, a step); a daily cycle
+    // is the one that shows in the first day and in the (separate) last day alike.
+    let h0 = env.t0 / 3600.0;
+    let first = x.partition_point(|t| *t < x[0] + 24.0);
+    let last = x.partition_point(|t| *t < x[x.len() - 1] - 24.0);
+    let (a, _) = harmonic(&x[..first], &y[..first], h0)?;
+    let (b, _) = harmonic(&x[last..], &y[last..], h0)?;
+    let (amp_a, amp_b) = (a[2].hypot(a[3]), b[2].hypot(b[3]));
+    let cos_angle = (a[2] * b[2] + a[3] * b[3]) / (amp_a * amp_b).max(f64::MIN_POSITIVE);
+    if amp_a.min(amp_b) < 0.5 * amp_a.max(amp_b) || cos_angle < 0.7 {
+        return None;
+    }
+    let (beta, both) = harmonic(x, y, h0)?;
     let ones = vec![1.0; x.len()];
-    let sin: Vec<f64> = x
-        .iter()
-        .map(|t| ((env.t0 / 3600.0 + t) * w).sin())
-        .collect();
-    let cos: Vec<f64> = x
-        .iter()
-        .map(|t| ((env.t0 / 3600.0 + t) * w).cos())
-        .collect();
-    let (_, line) = stats::lstsq(&[ones.clone(), x.clone()], y)?;
-    let (b, both) = stats::lstsq(&[ones, x.clone(), sin.clone(), cos.clone()], y)?;
+    let (_, line) = stats::lstsq(&[ones, x.clone()], y)?;
     if stats::bic(both, x.len(), 4) > stats::bic(line, x.len(), 2) - 10.0 {
         return None;
     }
+    let w = std::f64::consts::TAU / 24.0;
     for i in 0..x.len() {
-        let s = b[2] * sin[i] + b[3] * cos[i];
+        let s = beta[2] * ((h0 + x[i]) * w).sin() + beta[3] * ((h0 + x[i]) * w).cos();
         env.lo[i] -= s;
         env.hi[i] -= s;
     }
-    Some(b[2].hypot(b[3]))
+    Some(beta[2].hypot(beta[3]))
 }
 
-/// Correlation of the detrended floor with itself 24 hours later.
-fn lag_day_correlation(x: &[f64], y: &[f64]) -> f64 {
-    let (a, b) = stats::ols(x, y);
-    let r: Vec<f64> = x.iter().zip(y).map(|(xi, yi)| yi - a - b * xi).collect();
-    let (mut p, mut q) = (Vec::new(), Vec::new());
-    let mut j = 0;
-    for i in 0..x.len() {
-        while j < x.len() && x[j] < x[i] + 24.0 {
-            j += 1;
-        }
-        if j == x.len() {
-            break;
-        }
-        p.push(r[i]);
-        q.push(r[j]);
+/// Line plus a 24-hour harmonic (hours of the day from `h0`): coefficients
+/// `[a, b, sin, cos]` and the residual sum of squares.
+fn harmonic(x: &[f64], y: &[f64], h0: f64) -> Option<(Vec<f64>, f64)> {
+    if x.len() < 8 {
+        return None;
     }
-    if p.len() < 8 {
-        return 0.0;
-    }
-    let (mp, mq) = (
-        p.iter().sum::<f64>() / p.len() as f64,
-        q.iter().sum::<f64>() / q.len() as f64,
-    );
-    let cov: f64 = p.iter().zip(&q).map(|(a, b)| (a - mp) * (b - mq)).sum();
-    let vp: f64 = p.iter().map(|a| (a - mp).powi(2)).sum();
-    let vq: f64 = q.iter().map(|b| (b - mq).powi(2)).sum();
-    if vp <= 0.0 || vq <= 0.0 {
-        0.0
-    } else {
-        cov / (vp * vq).sqrt()
-    }
+    let w = std::f64::consts::TAU / 24.0;
+    let cols = vec![
+        vec![1.0; x.len()],
+        x.to_vec(),
+        x.iter().map(|t| ((h0 + t) * w).sin()).collect(),
+        x.iter().map(|t| ((h0 + t) * w).cos()).collect(),
+    ];
+    stats::lstsq(&cols, y)
 }
 
 /// Warm-up: a saturating curve beats a line by a clear BIC margin and its
