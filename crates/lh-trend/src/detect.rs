@@ -545,10 +545,13 @@ fn deseasonalize(env: &mut Envelope) -> Option<f64> {
         return None;
     }
     let w = std::f64::consts::TAU / 24.0;
-    for i in 0..x.len() {
-        let s = beta[2] * ((h0 + x[i]) * w).sin() + beta[3] * ((h0 + x[i]) * w).cos();
-        env.lo[i] -= s;
-        env.hi[i] -= s;
+    let cycle: Vec<f64> = x
+        .iter()
+        .map(|t| beta[2] * ((h0 + t) * w).sin() + beta[3] * ((h0 + t) * w).cos())
+        .collect();
+    for ((lo, hi), s) in env.lo.iter_mut().zip(env.hi.iter_mut()).zip(cycle) {
+        *lo -= s;
+        *hi -= s;
     }
     Some(beta[2].hypot(beta[3]))
 }
