@@ -108,8 +108,9 @@ fn mib(b: u64) -> String {
 
 #[derive(Args, Debug)]
 pub struct CaptureArgs {
-    /// pid:PID or url:http://HOST:PORT[/snapshot-endpoint].
-    pub target: String,
+    /// pid:PID or url:http://HOST:PORT[/snapshot-endpoint]; or give `-- CMD…` instead.
+    #[arg(required_unless_present = "cmd", conflicts_with = "cmd")]
+    pub target: Option<String>,
     /// Snapshots to take.
     #[arg(long, default_value_t = 1)]
     pub count: usize,
@@ -132,6 +133,9 @@ pub struct CaptureArgs {
     pub force: bool,
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// Start this program (tracing turned on as `soak` does), capture, then stop it.
+    #[arg(last = true, value_name = "CMD")]
+    pub cmd: Vec<String>,
 }
 
 /// A TARGET of the CLI contract, resolved for capture.
@@ -178,8 +182,28 @@ pub fn capture(a: CaptureArgs) -> Result<u8> {
     if a.count == 0 {
         bail!(RunError::Input("--count must be at least 1".into()));
     }
-    let (source, pid) = resolve(&a.target)?;
     lh_capture::private_dir(&a.dir)?;
+    // With `-- CMD`, the program is ours: started with tracing on, killed at the end.
+    let mut started = None;
+    let (source, pid) = match &a.target {
+        Some(t) => resolve(t)?,
+        None => {
+            let mut cmd = Command::new(&a.cmd[0]);
+            cmd.args(&a.cmd[1..]);
+            let helper = tracing_env(&mut cmd, &a.cmd[0], &a.dir)?;
+            let log = private_log(&a.dir.join("app.log"))?;
+            cmd.stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log);
+            let child = cmd
+                .spawn()
+                .map_err(|e| RunError::Input(format!("cannot start {:?}: {e}", a.cmd[0])))?;
+            let child = started.insert(ChildGuard(child));
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let (source, _) = wait_ready(&mut child.0, deadline, &a.dir, helper.as_deref(), false)?;
+            (source, Some(child.0.id()))
+        }
+    };
     let printer = progress_printer();
     let mut files = Vec::new();
     for i in 0..a.count {
@@ -201,6 +225,7 @@ pub fn capture(a: CaptureArgs) -> Result<u8> {
         }
         files.extend(got);
     }
+    drop(started);
     let mut so = std::io::stdout().lock();
     match a.format {
         OutputFormat::Json => writeln!(

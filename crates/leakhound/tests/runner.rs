@@ -700,3 +700,38 @@ fn a_full_disk_is_a_clear_error_and_leaves_no_partial_snapshot() {
     assert!(left.is_empty(), "a partial snapshot was left: {left:?}");
     assert!(testkit::process_alive(app.pid()));
 }
+
+#[test]
+fn capture_of_a_python_program_it_starts_itself_needs_no_code_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = leakhound();
+    cmd.args([
+        "capture",
+        "--count",
+        "2",
+        "--interval",
+        "200ms",
+        "--format",
+        "json",
+        "-o",
+    ])
+    .arg(dir.path())
+    .args(["--", "python3"])
+    .arg(repo_root().join("testkit/apps/python-plain/server.py"))
+    .arg("leak")
+    .env("LISTEN", "127.0.0.1:0");
+    let (code, out, err) = run(cmd);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["runtime"], "python");
+    let files: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(files.len(), 2);
+    let mut diff = leakhound();
+    diff.arg("diff").args(&files);
+    assert_eq!(run(diff).0, 0);
+}
