@@ -199,6 +199,11 @@ pub fn capture(a: CaptureArgs) -> Result<u8> {
                 .spawn()
                 .map_err(|e| RunError::Input(format!("cannot start {:?}: {e}", a.cmd[0])))?;
             let child = started.insert(ChildGuard(child));
+            eprintln!(
+                "leakhound: started pid {} ({})",
+                child.0.id(),
+                a.cmd.join(" ")
+            );
             let deadline = Instant::now() + Duration::from_secs(60);
             let (source, _) = wait_ready(&mut child.0, deadline, &a.dir, helper.as_deref(), false)?;
             (source, Some(child.0.id()))

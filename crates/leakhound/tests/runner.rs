@@ -735,3 +735,38 @@ fn capture_of_a_python_program_it_starts_itself_needs_no_code_change() {
     diff.arg("diff").args(&files);
     assert_eq!(run(diff).0, 0);
 }
+
+#[test]
+fn ctrl_c_during_capture_stops_the_program_it_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = leakhound()
+        .args(["capture", "--count", "5", "--interval", "300s", "-o"])
+        .arg(dir.path())
+        .args(["--", "python3"])
+        .arg(repo_root().join("testkit/apps/python-plain/server.py"))
+        .arg("steady")
+        .env("LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lh = child.id();
+    // Ready when the first snapshot is on disk.
+    let first = dir.path().join("001-tracemalloc.pickle");
+    let deadline = std::time::Instant::now() + testkit::READY_TIMEOUT;
+    while !first.exists() {
+        assert!(std::time::Instant::now() < deadline, "no first snapshot");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "leakhound exited early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // SAFETY: signalling the child we started.
+    assert_eq!(unsafe { libc::kill(lh as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(started_pid(&err).is_some(), "{err}");
+    assert_nothing_left(lh, &err);
+}
