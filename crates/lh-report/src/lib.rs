@@ -48,12 +48,17 @@ pub fn table(report: &Report, top: usize, style: TableStyle) -> String {
             let _ = writeln!(out, "\nSuspects, most likely first:");
             for (i, s) in report.suspects.iter().enumerate() {
                 let pattern = s.pattern.map(|p| format!(" [{p}]")).unwrap_or_default();
+                let retained = s
+                    .retained_bytes
+                    .map(|r| format!(", retaining {}", human_bytes(r as i64)))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     out,
-                    "{:>3}. {} +{}{} (confidence {:.2})",
+                    "{:>3}. {} +{}{}{} (confidence {:.2})",
                     i + 1,
                     s.key,
                     fmt_v(s.delta_bytes),
+                    retained,
                     pattern,
                     s.confidence
                 );
@@ -141,7 +146,32 @@ pub fn table(report: &Report, top: usize, style: TableStyle) -> String {
             report.groups.len() - top
         );
     }
+    details(&mut out, report);
     out
+}
+
+/// The extras some formats add: the objects that retain the most (with what
+/// holds each), and notes the reader must not miss.
+fn details(out: &mut String, report: &Report) {
+    let d = &report.details;
+    if !d.largest.is_empty() {
+        let _ = writeln!(out, "\nLargest objects by retained size:");
+        for (i, o) in d.largest.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{:>3}. {} @{}: retains {} (self {})",
+                i + 1,
+                o.key,
+                o.id,
+                human_bytes(o.retained_bytes as i64),
+                human_bytes(o.self_bytes as i64)
+            );
+            let _ = writeln!(out, "     held by: {}", o.retainer_path.join(" → "));
+        }
+    }
+    for n in &d.notes {
+        let _ = writeln!(out, "\nNote: {n}");
+    }
 }
 
 /// The JSON contract, pretty-printed, with `groups` cut to `top`.
