@@ -456,6 +456,8 @@ pub struct Outcome {
     pub samples: Vec<(f64, u64)>,
     pub snapshots: Vec<PathBuf>,
     pub requests: Option<u64>,
+    /// The cgroup's last `memory.stat` before the program ended.
+    pub memory_stat: std::collections::BTreeMap<String, u64>,
     /// OOM kills the cgroup had seen before we looked (diagnose).
     pub oom_kills_before: Option<u64>,
     /// The trend detector's verdict on the memory samples.
@@ -667,7 +669,7 @@ pub fn run_soak(a: &SoakArgs, say: &dyn Fn(&str)) -> Result<Outcome> {
     ));
 
     let mut snapshots: Vec<PathBuf> = Vec::new();
-    let take = |why: &str, snapshots: &mut Vec<PathBuf>| -> Result<bool> {
+    let take = |why: &str, snapshots: &mut Vec<PathBuf>| -> Result<()> {
         let usage = cg.usage().unwrap_or(0);
         let o = CaptureOptions {
             room: Some(limit.saturating_sub(usage)),
@@ -683,11 +685,11 @@ pub fn run_soak(a: &SoakArgs, say: &dyn Fn(&str)) -> Result<Outcome> {
                     mib(usage)
                 ));
                 snapshots.push(files[0].clone());
-                Ok(true)
+                Ok(())
             }
             Err(e @ lh_capture::Error::Headroom(_)) => {
                 say(&format!("snapshot skipped: {e}"));
-                Ok(false)
+                Ok(())
             }
             Err(e) => Err(e.into()),
         }
@@ -703,6 +705,7 @@ pub fn run_soak(a: &SoakArgs, say: &dyn Fn(&str)) -> Result<Outcome> {
     let mut samples = Vec::new();
     let mut peak = 0u64;
     let mut trend_said: Option<lh_model::Verdict> = None;
+    let mut memory_stat = std::collections::BTreeMap::new();
     let mut force_now = false;
     let ended = loop {
         check_interrupt()?;
@@ -711,6 +714,8 @@ pub fn run_soak(a: &SoakArgs, say: &dyn Fn(&str)) -> Result<Outcome> {
             break Some(Ended::from(st, oom, start.elapsed()));
         }
         let usage = cg.usage()?;
+        // memory.stat says what the usage is made of (anon heap vs page cache).
+        memory_stat = cg.stat().unwrap_or_default();
         peak = peak.max(usage);
         samples.push((
             (start.elapsed().as_secs_f64() * 100.0).round() / 100.0,
@@ -807,6 +812,7 @@ pub fn run_soak(a: &SoakArgs, say: &dyn Fn(&str)) -> Result<Outcome> {
         samples,
         snapshots,
         requests,
+        memory_stat,
         oom_kills_before: None,
         trend: Some(trend),
         report,
@@ -1078,6 +1084,7 @@ pub fn diagnose(a: DiagnoseArgs) -> Result<u8> {
         samples,
         snapshots,
         requests: None,
+        memory_stat: cg.as_ref().and_then(|c| c.stat().ok()).unwrap_or_default(),
         oom_kills_before: oom_before,
         trend: None,
         report: Some(report),
