@@ -266,3 +266,72 @@ pub fn node_app(name: &str) -> Command {
         .arg(repo_root().join("testkit/apps/node").join(format!("{name}.js")));
     cmd
 }
+
+/// A real Prometheus (Debian's `prometheus` and `promtool`) serving a TSDB
+/// that `promtool tsdb create-blocks-from openmetrics` built from a text the
+/// test wrote. Killed, and its data removed, on drop.
+pub struct Prometheus {
+    proc: Proc,
+    /// `host:port` on loopback.
+    pub addr: String,
+    dir: PathBuf,
+}
+
+impl Prometheus {
+    /// The base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.proc.child.kill();
+        let _ = self.proc.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Builds a TSDB from `openmetrics` (which must end with `# EOF`) and starts
+/// Prometheus over it on a free loopback port, returning once it logs that it
+/// is ready. Retention is a century: the samples are older than the default
+/// 15 days and would otherwise be deleted on start. Tests fail, not skip,
+/// when Prometheus is missing: CI installs it.
+pub fn prometheus_over(openmetrics: &str) -> Prometheus {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let dir = build_dir().join(format!(
+        "prometheus-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("prometheus dir");
+    let om = write_file(&dir, "series.om", openmetrics.as_bytes());
+    let config = write_file(&dir, "prometheus.yml", b"global:\n  scrape_interval: 1h\n");
+    let tsdb = dir.join("tsdb");
+    let out = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&om)
+        .arg(&tsdb)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `promtool` (apt-get install prometheus): {e}"));
+    assert!(
+        out.status.success(),
+        "promtool failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut cmd = Command::new("sh");
+    // Prometheus logs to stderr; readiness is a log line, so merge it into stdout.
+    cmd.args(["-c", "exec prometheus \"$@\" 2>&1", "prometheus"])
+        .arg(format!("--storage.tsdb.path={}", tsdb.display()))
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--web.listen-address={addr}"))
+        .arg("--storage.tsdb.retention.time=100y");
+    let (proc, _) = spawn_ready(cmd, "Server is ready to receive web requests");
+    Prometheus { proc, addr, dir }
+}
