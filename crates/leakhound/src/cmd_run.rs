@@ -497,9 +497,12 @@ fn steady_suspect(r: &Report, snapshots: usize) -> Option<String> {
     let s = r.suspects.first()?;
     (snapshots >= 3 && s.confidence >= 0.6).then(|| {
         format!(
-            "{} grew by {} across {} snapshots (confidence {:.2})",
+            "{} grew by {}{} across {} snapshots (confidence {:.2})",
             s.key,
             mib(s.delta_bytes.max(0) as u64),
+            s.retained_bytes
+                .map(|r| format!(", retaining {}", mib(r)))
+                .unwrap_or_default(),
             snapshots,
             s.confidence
         )
@@ -579,7 +582,7 @@ fn wait_ready(
                         .and_then(|r| r.split('/').next())
                         .map(String::from)
                 });
-                (ws.map(|_| Source::NodeInspector { pid }), host)
+                (ws.map(|_| Source::node_inspector(pid)), host)
             }
             Ok(Runtime::Python) if helper_addr_file.is_some() => {
                 match helper_addr_file.map(std::fs::read_to_string) {

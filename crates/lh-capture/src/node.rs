@@ -82,6 +82,14 @@ pub struct Session {
     next_id: u64,
 }
 
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("next_id", &self.next_id)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Session {
     pub fn connect(ws_url: &str) -> Result<Self, Error> {
         let host = ws_url
@@ -177,19 +185,39 @@ impl Session {
     }
 }
 
-/// Takes a heap snapshot of `pid` through its inspector. With `room` (the
-/// bytes its cgroup has left), refuses unless `force` when the snapshot would
-/// need more: V8 builds the snapshot in the same heap, and an OOM kill in the
-/// middle of a capture would lose both the process and the evidence.
+/// Takes a heap snapshot of `pid` through its inspector, reusing `session`
+/// (connecting it first if need be; a failed session is dropped so the next
+/// capture reconnects). With `room` (the bytes its cgroup has left), refuses
+/// unless `force` when the snapshot would need more: V8 builds the snapshot
+/// in the same heap, and an OOM kill in the middle of a capture would lose
+/// both the process and the evidence.
 pub fn capture_inspector(
+    pid: u32,
+    session: &mut Option<Session>,
+    dest: &Path,
+    room: Option<u64>,
+    force: bool,
+    progress: &dyn Fn(u64),
+) -> Result<u64, Error> {
+    if session.is_none() {
+        *session = Some(Session::connect(&inspector_url(pid)?)?);
+    }
+    let s = session.as_mut().expect("connected above");
+    let r = snapshot_with_headroom(s, pid, dest, room, force, progress);
+    if matches!(r, Err(Error::Inspector(_))) {
+        *session = None;
+    }
+    r
+}
+
+fn snapshot_with_headroom(
+    s: &mut Session,
     pid: u32,
     dest: &Path,
     room: Option<u64>,
     force: bool,
     progress: &dyn Fn(u64),
 ) -> Result<u64, Error> {
-    let url = inspector_url(pid)?;
-    let mut s = Session::connect(&url)?;
     let (used, _) = s.heap_usage()?;
     if let Some(room) = room {
         let need = used.saturating_mul(SNAPSHOT_FACTOR);

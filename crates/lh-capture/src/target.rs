@@ -3,14 +3,21 @@
 
 use crate::{go, jvm, node, procfs, python, Error, Runtime};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// Where snapshots come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Source {
     /// A Go program serving `net/http/pprof` at `base` (`http://host:port`).
     Go { base: String },
-    /// A Node process reached through its inspector.
-    NodeInspector { pid: u32 },
+    /// A Node process reached through its inspector. One session is kept
+    /// open across snapshots: V8 forgets its object ids when the heap
+    /// profiler is disabled, and without shared ids snapshots of one process
+    /// look like snapshots of different ones.
+    NodeInspector {
+        pid: u32,
+        session: Arc<Mutex<Option<node::Session>>>,
+    },
     /// An endpoint answering `{"snapshot": path}` with a V8 heap snapshot.
     NodeEndpoint { url: String, pid: Option<u32> },
     /// An endpoint answering `{"snapshot": path}` with a tracemalloc pickle.
@@ -41,7 +48,7 @@ impl Source {
             Runtime::Go => Source::Go {
                 base: go::find_pprof(pid)?,
             },
-            Runtime::Node => Source::NodeInspector { pid },
+            Runtime::Node => Source::node_inspector(pid),
             Runtime::Jvm => Source::Jvm { pid },
             Runtime::Python => {
                 return Err(Error::Unsupported(format!(
@@ -82,6 +89,14 @@ impl Source {
              e.g. url:http://HOST:PORT/debug/heapsnapshot or url:http://HOST:PORT{}",
             python::HELPER_PATH
         )))
+    }
+
+    /// A Node process through its inspector, not connected yet.
+    pub fn node_inspector(pid: u32) -> Self {
+        Source::NodeInspector {
+            pid,
+            session: Arc::default(),
+        }
     }
 
     pub fn runtime(&self) -> Runtime {
@@ -128,8 +143,9 @@ impl Source {
                 }
                 return Ok(out);
             }
-            Source::NodeInspector { pid } => {
-                node::capture_inspector(*pid, &heap, o.room, o.force, &progress)?;
+            Source::NodeInspector { pid, session } => {
+                let mut session = session.lock().unwrap_or_else(|e| e.into_inner());
+                node::capture_inspector(*pid, &mut session, &heap, o.room, o.force, &progress)?;
             }
             Source::NodeEndpoint { url, pid } => {
                 node::capture_endpoint(url, *pid, &heap)?;
