@@ -779,3 +779,38 @@ fn ctrl_c_during_capture_stops_the_program_it_started() {
     assert!(started_pid(&err).is_some(), "{err}");
     assert_nothing_left(lh, &err);
 }
+
+#[test]
+fn capture_a_running_python_by_pid_through_its_helper_or_say_how() {
+    let app_py = repo_root().join("testkit/apps/python-plain/server.py");
+    let mut py = Command::new("python3");
+    py.args(["-m", "leakhound_helper"])
+        .arg(&app_py)
+        .arg("leak")
+        .env("PYTHONPATH", repo_root().join("helpers/python"));
+    let (app, _) = start_listening(py);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = leakhound();
+    cmd.args([
+        "capture",
+        &format!("pid:{}", app.pid()),
+        "--format",
+        "json",
+        "-o",
+    ])
+    .arg(dir.path());
+    let (code, out, err) = run(cmd);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["runtime"], "python");
+    // Without the helper there is nothing to ask: say how to get one.
+    let mut bare = Command::new("python3");
+    bare.arg(&app_py).arg("leak");
+    let (bare, _) = start_listening(bare);
+    let mut cmd = leakhound();
+    cmd.args(["capture", &format!("pid:{}", bare.pid()), "-o"])
+        .arg(dir.path());
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("leakhound_helper"), "{err}");
+}

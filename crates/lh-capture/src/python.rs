@@ -35,3 +35,23 @@ pub fn capture_helper(base: &str, dest: &Path) -> Result<u64, Error> {
     }
     Ok(n)
 }
+
+/// The helper's cheap summary path, used to find it without taking a snapshot.
+const SUMMARY_PATH: &str = "/debug/memory";
+
+/// Finds the helper among the ports `pid` listens on: the one whose summary
+/// endpoint answers with tracemalloc's numbers.
+pub fn find_helper(pid: u32) -> Result<Option<String>, Error> {
+    for a in crate::procfs::listening_addrs(pid)? {
+        let base = format!("http://{a}");
+        let Ok(body) = transport::get_bytes(&format!("{base}{SUMMARY_PATH}")) else {
+            continue;
+        };
+        let is_helper = serde_json::from_slice::<serde_json::Value>(&body)
+            .is_ok_and(|v| v.get("traced_bytes").is_some());
+        if is_helper {
+            return Ok(Some(base));
+        }
+    }
+    Ok(None)
+}

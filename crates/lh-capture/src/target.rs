@@ -50,13 +50,17 @@ impl Source {
             },
             Runtime::Node => Source::node_inspector(pid),
             Runtime::Jvm => Source::Jvm { pid },
-            Runtime::Python => {
-                return Err(Error::Unsupported(format!(
-                    "Python process {pid}: leakhound cannot attach to a running Python without an endpoint; \
-                     give it as url:http://HOST:PORT{} (the helper) or start it under `leakhound soak`, which turns tracemalloc on",
-                    python::HELPER_PATH
-                )))
-            }
+            Runtime::Python => match python::find_helper(pid)? {
+                Some(base) => Source::PythonHelper { base },
+                None => {
+                    return Err(Error::Unsupported(format!(
+                        "Python process {pid} serves no leakhound helper on its ports; start it with the helper \
+                         (PYTHONPATH=helpers/python python -m leakhound_helper app.py), give an endpoint as \
+                         url:http://HOST:PORT{}, or run it under `leakhound soak` or `capture -- CMD`, which turn tracemalloc on",
+                        python::HELPER_PATH
+                    )))
+                }
+            },
         })
     }
 
