@@ -164,6 +164,20 @@ fn resolve(target: &str) -> Result<(Source, Option<u32>)> {
     )))
 }
 
+/// A capture that failed because the process is gone says so, and where the
+/// snapshots taken before are, rather than showing a refused connection.
+fn exited_or(e: lh_capture::Error, pid: Option<u32>, done: usize, dir: &Path) -> anyhow::Error {
+    match pid {
+        Some(p) if lh_capture::procfs::check_alive(p).is_err() => {
+            anyhow::Error::new(lh_capture::Error::NoProcess(p)).context(format!(
+                "the process exited mid-capture, after {done} snapshot(s) in {}",
+                dir.display()
+            ))
+        }
+        _ => e.into(),
+    }
+}
+
 /// Bytes left in the memory cgroup of `pid`, for the V8 headroom guard.
 fn room_of(pid: u32) -> Option<u64> {
     let cg = cgroup_of(pid)?;
@@ -224,6 +238,7 @@ pub fn capture(a: CaptureArgs) -> Result<u8> {
         };
         let got = source
             .capture(&a.dir, i + 1, &o)
+            .map_err(|e| exited_or(e, pid, i, &a.dir))
             .with_context(|| format!("capture {} of {}", i + 1, a.count))?;
         if printer.is_some() {
             eprintln!();
@@ -1057,6 +1072,7 @@ pub fn diagnose(a: DiagnoseArgs) -> Result<u8> {
         };
         let files = source
             .capture(&a.dir, i + 1, &o)
+            .map_err(|e| exited_or(e, pid, i, &a.dir))
             .with_context(|| format!("snapshot {} of {}", i + 1, a.count))?;
         eprintln!("leakhound: snapshot {} of {}", i + 1, a.count);
         snapshots.push(files[0].clone());

@@ -814,3 +814,43 @@ fn capture_a_running_python_by_pid_through_its_helper_or_say_how() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("leakhound_helper"), "{err}");
 }
+
+#[test]
+fn a_process_that_exits_mid_capture_is_named() {
+    let (mut app, _) = start_listening(Command::new(go_app("steady")));
+    let pid = app.pid();
+    let dir = tempfile::tempdir().unwrap();
+    let child = leakhound()
+        .args([
+            "capture",
+            &format!("pid:{pid}"),
+            "--count",
+            "3",
+            "--interval",
+            "2s",
+            "-o",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lh = child.id();
+    let first = dir.path().join("001-heap.pb.gz");
+    let deadline = std::time::Instant::now() + testkit::READY_TIMEOUT;
+    while !first.exists() {
+        assert!(std::time::Instant::now() < deadline, "no first snapshot");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    app.child.kill().unwrap();
+    app.child.wait().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("exited mid-capture"), "{err}");
+    assert!(
+        err.contains(&format!("process {pid} does not exist")),
+        "{err}"
+    );
+    assert_nothing_left(lh, &err);
+}
