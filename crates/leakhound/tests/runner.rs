@@ -605,11 +605,13 @@ fn diagnose_a_running_go_leak_by_pid() {
     let load = {
         let (stop, addr) = (stop.clone(), addr.clone());
         std::thread::spawn(move || {
-            for _ in 0..5000 {
+            // Paced so that it lasts the whole diagnosis.
+            for _ in 0..3000 {
                 if stop.load(std::sync::atomic::Ordering::SeqCst) {
                     break;
                 }
                 let _ = testkit::http_get(&addr, "/work?n=2");
+                std::thread::sleep(std::time::Duration::from_millis(5));
             }
         })
     };
@@ -853,4 +855,63 @@ fn a_process_that_exits_mid_capture_is_named() {
         "{err}"
     );
     assert_nothing_left(lh, &err);
+}
+
+#[test]
+fn diagnose_a_cgroup_reads_its_oom_history_and_names_the_leak() {
+    if !cgroups_writable() {
+        return;
+    }
+    let cg = lh_cgroup::MemoryCgroup::create(256 << 20).unwrap();
+    // History: one real OOM kill in this cgroup before leakhound looks.
+    let mut hog = Command::new("python3");
+    hog.args(["-c", "a = []\nwhile True: a.append(bytearray(1 << 20))"]);
+    cg.enter_on_exec(&mut hog).unwrap();
+    assert!(!hog.status().unwrap().success());
+    assert_eq!(cg.oom_kills().unwrap(), 1);
+    let mut leak = Command::new(go_app("leak"));
+    cg.enter_on_exec(&mut leak).unwrap();
+    let (_app, addr) = start_listening(leak);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (stop, addr) = (stop.clone(), addr.clone());
+        std::thread::spawn(move || {
+            // Paced so that it lasts the diagnosis; at most 1500 × 64 KiB kept,
+            // under the limit even with the GC's headroom.
+            for _ in 0..1500 {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let _ = testkit::http_get(&addr, "/work?n=1");
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = leakhound();
+    cmd.arg("diagnose")
+        .arg(format!("cgroup:{}", cg.path().display()))
+        .args([
+            "--count",
+            "3",
+            "--interval",
+            "1s",
+            "--fail-on-leak",
+            "--format",
+            "json",
+            "-o",
+        ])
+        .arg(dir.path());
+    let (code, out, err) = run(cmd);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    load.join().unwrap();
+    assert_eq!(code, 1, "{out}\n{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["oom_kills_before"], 1);
+    assert!(
+        v["reasons"][0].as_str().unwrap().contains("1 OOM kill"),
+        "{v:#}"
+    );
+    assert_eq!(v["report"]["suspects"][0]["key"], "main.(*registry).track");
+    assert!(v["limit_bytes"].as_u64().unwrap() == 256 << 20);
 }
