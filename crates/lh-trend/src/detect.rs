@@ -481,7 +481,17 @@ fn judge(pts: &[(f64, f64)], limit: Option<u64>, opts: &Options, an: &mut Analys
         ));
         return base(VerdictKind::NoLeak, 0.5, reasons);
     }
-    if rise_s < opts.daily_span_s && !ttl_now.is_some_and(|t| t < rise_s / 2.0) {
+    // Unless a whole day before the rise was seen, and its floor wobbled far
+    // less than the rise: then the day has no cycle that could explain it.
+    let calm_day_before = k > 0 && env.x[k] - env.x[0] >= 24.0 && {
+        let (px, py) = (&env.x[..k], &env.lo[..k]);
+        let (a, b) = stats::ols(px, py);
+        let mut r: Vec<f64> = px.iter().zip(py).map(|(x, y)| y - a - b * x).collect();
+        let wobble = stats::quantile(&mut r, 0.95) - stats::quantile(&mut r, 0.05);
+        slope * span_x > 3.0 * wobble
+    };
+    if rise_s < opts.daily_span_s && !calm_day_before && !ttl_now.is_some_and(|t| t < rise_s / 2.0)
+    {
         reasons.push(format!(
             "the floor rises {}/h, but for {:.1} h only, which cannot rule out a daily cycle",
             human_bytes(slope as i64),
