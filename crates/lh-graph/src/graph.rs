@@ -19,14 +19,18 @@ pub enum GraphError {
     #[error("too many nodes: more than {limit}")]
     TooManyNodes { limit: usize },
     /// An edge was added for a node that did not exist yet.
-    #[error("edge {edge} starts at node {from}, but only {node_count} nodes existed when it was added")]
+    #[error(
+        "edge {edge} starts at node {from}, but only {node_count} nodes existed when it was added"
+    )]
     SourceOutOfRange {
         edge: usize,
         from: u32,
         node_count: usize,
     },
     /// An edge points past the last node.
-    #[error("edge {edge} from node {from} points to node {to}, but the graph has {node_count} nodes")]
+    #[error(
+        "edge {edge} from node {from} points to node {to}, but the graph has {node_count} nodes"
+    )]
     TargetOutOfRange {
         edge: usize,
         from: u32,
@@ -35,7 +39,11 @@ pub enum GraphError {
     },
     /// Edges must arrive grouped by source node, in nondecreasing order.
     #[error("edge {edge} starts at node {from} after edges of node {previous}: edges must be added in nondecreasing source order")]
-    OutOfOrder { edge: usize, from: u32, previous: u32 },
+    OutOfOrder {
+        edge: usize,
+        from: u32,
+        previous: u32,
+    },
 }
 
 /// Builds a [`Graph`] from a stream of nodes and edges.
@@ -308,7 +316,9 @@ mod tests {
                 node_count: 2
             }
         );
-        assert!(err.to_string().contains("edge 1 from node 1 points to node 5"));
+        assert!(err
+            .to_string()
+            .contains("edge 1 from node 1 points to node 5"));
     }
 
     #[test]
