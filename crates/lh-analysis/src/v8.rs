@@ -64,15 +64,37 @@ struct Classes {
 
 impl Classes {
     fn new(s: &Snapshot) -> Classes {
-        let mut index: HashMap<&str, u32> = HashMap::new();
-        let mut keys = Vec::new();
+        // Objects are grouped by name, everything else by kind: look classes
+        // up by name index or kind, and hash each distinct name only once.
+        const UNSET: u32 = u32::MAX;
+        let mut by_name: Vec<u32> = Vec::new();
+        let mut by_kind = [UNSET; 16];
+        let mut index: HashMap<String, u32> = HashMap::new();
+        let mut keys: Vec<String> = Vec::new();
+        let mut intern = |k: &str, keys: &mut Vec<String>| {
+            *index.entry(k.to_string()).or_insert_with(|| {
+                keys.push(k.to_string());
+                keys.len() as u32 - 1
+            })
+        };
         let of = (0..s.node_count() as u32)
             .map(|n| {
-                let k = s.class_name(n);
-                *index.entry(k).or_insert_with(|| {
-                    keys.push(k.to_string());
-                    keys.len() as u32 - 1
-                })
+                if matches!(s.kind(n), NodeKind::Object | NodeKind::Native) {
+                    let i = s.name_index(n) as usize;
+                    if i >= by_name.len() {
+                        by_name.resize(i + 1, UNSET);
+                    }
+                    if by_name[i] == UNSET {
+                        by_name[i] = intern(s.class_name(n), &mut keys);
+                    }
+                    by_name[i]
+                } else {
+                    let k = s.kind(n) as usize;
+                    if by_kind[k] == UNSET {
+                        by_kind[k] = intern(s.class_name(n), &mut keys);
+                    }
+                    by_kind[k]
+                }
             })
             .collect();
         Classes { keys, of }
@@ -420,16 +442,19 @@ pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
 
     // The leaked objects: new since the first snapshot and, with three or
     // more, already there in the second.
-    let leaked = |v: u32| {
-        let k = s.kind(v);
-        is_object(s, v)
-            && heap.doms.is_reachable(v)
-            && !matches!(k, NodeKind::Code | NodeKind::ObjectShape | NodeKind::Hidden)
-            && base.find(s.id(v)).is_none()
-            && second
-                .as_ref()
-                .is_none_or(|ids| ids.binary_search(&s.id(v)).is_ok())
-    };
+    let is_leaked: Vec<bool> = (0..s.node_count() as u32)
+        .map(|v| {
+            let k = s.kind(v);
+            is_object(s, v)
+                && heap.doms.is_reachable(v)
+                && !matches!(k, NodeKind::Code | NodeKind::ObjectShape | NodeKind::Hidden)
+                && base.find(s.id(v)).is_none()
+                && second
+                    .as_ref()
+                    .is_none_or(|ids| ids.binary_search(&s.id(v)).is_ok())
+        })
+        .collect();
+    let leaked = |v: u32| is_leaked[v as usize];
     // What the leaked objects retain *of leaked objects*: a Map's new hash
     // table dominates old entries too, and those are not part of the growth.
     let mut leak_sizes = vec![0u64; s.node_count()];

@@ -197,6 +197,11 @@ impl Snapshot {
     pub fn name(&self, n: u32) -> &str {
         self.strings.get(self.name[n as usize])
     }
+    /// The node's name as an index into the string table: equal indices are
+    /// equal names, which lets callers group without hashing strings.
+    pub fn name_index(&self, n: u32) -> u32 {
+        self.name[n as usize]
+    }
     /// The object id, stable for the lifetime of the process.
     pub fn id(&self, n: u32) -> u32 {
         self.id[n as usize]
@@ -638,53 +643,47 @@ fn read_nodes<R: Read>(
     edge_counts.reserve(hint);
     let mut det = l.n_detached.map(|_| Vec::with_capacity(hint));
     let mut rec = vec![0u64; l.nf];
-    if sc.open_array()? {
-        let mut f = 0;
-        loop {
-            let at = sc.offset();
-            let v = sc.uint()?;
-            rec[f] = v;
-            if f == l.n_type && v as usize >= l.node_kinds.len() {
-                return Err(Error::Reference {
-                    offset: at,
-                    message: format!(
-                        "node type {v} is not one of the {} types in the meta",
-                        l.node_kinds.len()
-                    ),
-                });
-            }
-            if v > u64::from(u32::MAX) && f != l.n_size {
-                return Err(Error::Syntax {
-                    offset: at,
-                    message: format!("node field value {v} is out of range"),
-                });
-            }
-            f += 1;
-            if f == l.nf {
-                f = 0;
-                let k = l.node_kinds[rec[l.n_type] as usize];
-                kind.push(k);
-                name.push(rec[l.n_name] as u32);
-                if !k.is_string() {
-                    wanted.set(rec[l.n_name] as u32);
-                }
-                id.push(rec[l.n_id] as u32);
-                edge_counts.push(rec[l.n_edges] as u32);
-                if let (Some(d), Some(i)) = (det.as_mut(), l.n_detached) {
-                    d.push(rec[i].min(255) as u8);
-                }
-                b.add_node(rec[l.n_size]);
-            }
-            if !sc.next_item(b']')? {
-                if f != 0 {
-                    return Err(sc.error(format!(
-                        "the nodes array ends inside a node: its length is not a multiple of {} fields",
-                        l.nf
-                    )));
-                }
-                break;
-            }
+    let mut f = 0;
+    sc.uints(|v, at| {
+        rec[f] = v;
+        if f == l.n_type && v as usize >= l.node_kinds.len() {
+            return Err(Error::Reference {
+                offset: at,
+                message: format!(
+                    "node type {v} is not one of the {} types in the meta",
+                    l.node_kinds.len()
+                ),
+            });
         }
+        if v > u64::from(u32::MAX) && f != l.n_size {
+            return Err(Error::Syntax {
+                offset: at,
+                message: format!("node field value {v} is out of range"),
+            });
+        }
+        f += 1;
+        if f == l.nf {
+            f = 0;
+            let k = l.node_kinds[rec[l.n_type] as usize];
+            kind.push(k);
+            name.push(rec[l.n_name] as u32);
+            if !k.is_string() {
+                wanted.set(rec[l.n_name] as u32);
+            }
+            id.push(rec[l.n_id] as u32);
+            edge_counts.push(rec[l.n_edges] as u32);
+            if let (Some(d), Some(i)) = (det.as_mut(), l.n_detached) {
+                d.push(rec[i].min(255) as u8);
+            }
+            b.add_node(rec[l.n_size]);
+        }
+        Ok(())
+    })?;
+    if f != 0 {
+        return Err(sc.error(format!(
+            "the nodes array ends inside a node: its length is not a multiple of {} fields",
+            l.nf
+        )));
     }
     *detached = det;
     Ok(())
@@ -706,71 +705,67 @@ fn read_edges<R: Read>(
     let mut rec = vec![0u64; l.ef];
     let mut rec_at = vec![0u64; l.ef];
     let mut done: u64 = 0;
-    if sc.open_array()? {
-        let mut f = 0;
-        loop {
-            rec_at[f] = sc.offset();
-            rec[f] = sc.uint()?;
-            f += 1;
-            if f == l.ef {
-                f = 0;
-                while left == 0 {
-                    node += 1;
-                    if node >= edge_counts.len() {
-                        return Err(Error::Reference {
-                            offset: rec_at[0],
-                            message: format!(
-                                "more edges than the nodes' edge_count fields add up to ({total})"
-                            ),
-                        });
-                    }
-                    left = edge_counts[node];
-                }
-                left -= 1;
-                let t = rec[l.e_type];
-                let Some(&k) = l.edge_kinds.get(t as usize) else {
+    let mut f = 0;
+    sc.uints(|v, at| {
+        rec_at[f] = at;
+        rec[f] = v;
+        f += 1;
+        if f == l.ef {
+            f = 0;
+            while left == 0 {
+                node += 1;
+                if node >= edge_counts.len() {
                     return Err(Error::Reference {
-                        offset: rec_at[l.e_type],
+                        offset: rec_at[0],
                         message: format!(
-                            "edge type {t} is not one of the {} types in the meta",
-                            l.edge_kinds.len()
-                        ),
-                    });
-                };
-                let to = rec[l.e_to];
-                let nf = l.nf as u64;
-                if (to / nf) * nf != to || to / nf >= n {
-                    return Err(Error::Reference {
-                        offset: rec_at[l.e_to],
-                        message: format!(
-                            "edge {done} points to node array index {to}, which is not the start of one of the {n} nodes"
+                            "more edges than the nodes' edge_count fields add up to ({total})"
                         ),
                     });
                 }
-                let label = rec[l.e_name];
-                if label > u64::from(u32::MAX) {
-                    return Err(Error::Syntax {
-                        offset: rec_at[l.e_name],
-                        message: format!("edge name {label} is out of range"),
-                    });
-                }
-                if !k.is_indexed() {
-                    wanted.set(label as u32);
-                }
-                edge_kind.push(k);
-                b.add_edge(node as u32, (to / l.nf as u64) as u32, label as u32);
-                done += 1;
+                left = edge_counts[node];
             }
-            if !sc.next_item(b']')? {
-                if f != 0 {
-                    return Err(sc.error(format!(
-                        "the edges array ends inside an edge: its length is not a multiple of {} fields",
-                        l.ef
-                    )));
-                }
-                break;
+            left -= 1;
+            let t = rec[l.e_type];
+            let Some(&k) = l.edge_kinds.get(t as usize) else {
+                return Err(Error::Reference {
+                    offset: rec_at[l.e_type],
+                    message: format!(
+                        "edge type {t} is not one of the {} types in the meta",
+                        l.edge_kinds.len()
+                    ),
+                });
+            };
+            let to = rec[l.e_to];
+            let nf = l.nf as u64;
+            if (to / nf) * nf != to || to / nf >= n {
+                return Err(Error::Reference {
+                    offset: rec_at[l.e_to],
+                    message: format!(
+                        "edge {done} points to node array index {to}, which is not the start of one of the {n} nodes"
+                    ),
+                });
             }
+            let label = rec[l.e_name];
+            if label > u64::from(u32::MAX) {
+                return Err(Error::Syntax {
+                    offset: rec_at[l.e_name],
+                    message: format!("edge name {label} is out of range"),
+                });
+            }
+            if !k.is_indexed() {
+                wanted.set(label as u32);
+            }
+            edge_kind.push(k);
+            b.add_edge(node as u32, (to / l.nf as u64) as u32, label as u32);
+            done += 1;
         }
+        Ok(())
+    })?;
+    if f != 0 {
+        return Err(sc.error(format!(
+            "the edges array ends inside an edge: its length is not a multiple of {} fields",
+            l.ef
+        )));
     }
     if done != total {
         return Err(sc.error(format!(

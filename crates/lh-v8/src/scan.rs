@@ -194,6 +194,82 @@ impl<R: Read> Scanner<R> {
         }
     }
 
+    /// Reads a whole array of unsigned integers (`nodes`, `edges`), calling
+    /// `f(value, byte offset)` for each. The hot loop of the reader: numbers
+    /// are parsed straight from the buffer while it holds a whole number and
+    /// its separator, and the general path is only taken near a refill, at
+    /// the end of input or on bad input (which it then reports).
+    pub fn uints(&mut self, mut f: impl FnMut(u64, u64) -> Result<(), Error>) -> Result<(), Error> {
+        if !self.open_array()? {
+            return Ok(());
+        }
+        // Room for 19 digits, whitespace and a separator without a refill.
+        const ROOM: usize = 64;
+        loop {
+            if self.end - self.pos < ROOM && !self.eof {
+                self.fill()?;
+            }
+            if self.end - self.pos < ROOM {
+                let at = self.offset();
+                let v = self.uint()?;
+                f(v, at)?;
+                if !self.next_item(b']')? {
+                    return Ok(());
+                }
+                continue;
+            }
+            let lim = self.end - 24;
+            let buf = &self.buf[..self.end];
+            let mut i = self.pos;
+            while i < lim && is_ws(buf[i]) {
+                i += 1;
+            }
+            if i >= lim {
+                self.pos = i;
+                continue;
+            }
+            let start = i;
+            let mut v: u64 = 0;
+            while i - start < 19 {
+                let d = buf[i].wrapping_sub(b'0');
+                if d > 9 {
+                    break;
+                }
+                v = v * 10 + u64::from(d);
+                i += 1;
+            }
+            if i == start || matches!(buf[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'-' | b'+') {
+                // Not a plain number of up to 19 digits: the general path
+                // reads it or names the problem.
+                self.pos = start;
+                let at = self.offset();
+                let v = self.uint()?;
+                f(v, at)?;
+                if !self.next_item(b']')? {
+                    return Ok(());
+                }
+                continue;
+            }
+            f(v, self.base + start as u64)?;
+            while i < lim && is_ws(buf[i]) {
+                i += 1;
+            }
+            match buf[i] {
+                b',' => self.pos = i + 1,
+                b']' => {
+                    self.pos = i + 1;
+                    return Ok(());
+                }
+                _ => {
+                    self.pos = i;
+                    if !self.next_item(b']')? {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
     /// Fractions and exponents do not belong in the integer arrays.
     #[inline]
     fn after_number(&mut self, v: u64, start: u64) -> Result<u64, Error> {
@@ -339,6 +415,24 @@ impl<R: Read> Scanner<R> {
                 }
                 return Err(self.error("unexpected end of file: the snapshot is truncated"));
             }
+            // Skipped arrays (the edges of earlier snapshots) are mostly
+            // digits and commas: jump to the next byte that matters.
+            if keep.is_none() && depth > 0 && !escaped {
+                let run = &self.buf[self.pos..self.end];
+                let n = if in_string {
+                    run.iter().position(|&b| b == b'"' || b == b'\\')
+                } else {
+                    run.iter()
+                        .position(|&b| matches!(b, b'"' | b'[' | b']' | b'{' | b'}'))
+                };
+                match n {
+                    Some(n) => self.pos += n,
+                    None => {
+                        self.pos = self.end;
+                        continue;
+                    }
+                }
+            }
             let b = self.buf[self.pos];
             if in_string {
                 if escaped {
@@ -385,6 +479,11 @@ impl<R: Read> Scanner<R> {
     }
 }
 
+#[inline]
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\n' | b'\r' | b'\t')
+}
+
 fn push_char(out: &mut Vec<u8>, c: char) {
     let mut b = [0; 4];
     out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
@@ -408,6 +507,33 @@ mod tests {
         assert!(sc.next_item(b']').unwrap());
         assert_eq!(sc.uint().unwrap(), 456);
         assert!(!sc.next_item(b']').unwrap());
+    }
+
+    #[test]
+    fn integer_arrays_fast_and_slow() {
+        let mut text = String::from("[");
+        let want: Vec<u64> = (0..5000u64).map(|i| i * 7919 % 100_003).collect();
+        for (i, v) in want.iter().enumerate() {
+            text += &format!("{}{v}\n", if i > 0 { "," } else { "" });
+        }
+        text += &format!(",{}]", u64::MAX);
+        let mut got = Vec::new();
+        let mut sc = s(&text);
+        sc.uints(|v, at| {
+            got.push((v, at));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got.len(), 5001);
+        assert!(got.iter().zip(&want).all(|(g, w)| g.0 == *w));
+        assert_eq!(got[5000].0, u64::MAX);
+        assert_eq!(got[1].1, 4, "offset of the second number");
+        let e = s("[1,2,3.5,4]").uints(|_, _| Ok(())).unwrap_err();
+        assert!(e.to_string().contains("byte 5"), "{e}");
+        let e = s(&format!("[{}1]", "9".repeat(19)))
+            .uints(|_, _| Ok(()))
+            .unwrap_err();
+        assert!(e.to_string().contains("too large"), "{e}");
     }
 
     #[test]
