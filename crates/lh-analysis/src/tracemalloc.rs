@@ -71,16 +71,28 @@ fn summarize(path: &Path, opts: &Options, key: KeyType) -> Result<Summary, Error
 }
 
 fn summaries(paths: &[PathBuf], opts: &Options, key: KeyType) -> Result<Vec<Summary>, Error> {
+    // Snapshots are independent until merged: read as many at once as there
+    // are cores (each is reduced to its groups and freed before the next batch).
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let total = paths.len() as u64;
-    paths
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let s = summarize(p, opts, key);
-            opts.progress(i as u64 + 1, total);
-            s
-        })
-        .collect()
+    let mut out = Vec::with_capacity(paths.len());
+    for batch in paths.chunks(threads) {
+        let done: Vec<Result<Summary, Error>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|p| scope.spawn(move || summarize(p, opts, key)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        for s in done {
+            out.push(s?);
+        }
+        opts.progress(out.len() as u64, total);
+    }
+    Ok(out)
 }
 
 /// Diffs N snapshots in time order.

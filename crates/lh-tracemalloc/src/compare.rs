@@ -155,11 +155,15 @@ pub fn key_string(traceback: &[Frame<'_>], key: KeyType) -> String {
             .map(|f| f.0.to_string())
             .unwrap_or_else(|| "<unknown>".into()),
         _ if traceback.is_empty() => "<unknown>".into(),
-        _ => traceback
-            .iter()
-            .rev()
-            .map(|(f, l)| format!("{f}:{l}"))
-            .collect::<Vec<_>>()
-            .join(" <- "),
+        _ => {
+            // One buffer per key: traceback keys of deep stacks are long and many.
+            use std::fmt::Write;
+            let mut out = String::with_capacity(traceback.len() * 48);
+            for (i, (f, l)) in traceback.iter().rev().enumerate() {
+                let sep = if i > 0 { " <- " } else { "" };
+                let _ = write!(out, "{sep}{f}:{l}");
+            }
+            out
+        }
     }
 }

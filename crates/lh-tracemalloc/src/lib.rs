@@ -179,88 +179,121 @@ pub fn parse(data: &[u8]) -> Result<Snapshot, Error> {
 }
 
 fn from_pickle(data: &[u8]) -> Result<Snapshot, Error> {
-    use pickle::{Class, Obj, V};
+    use pickle::{Class, Instance, Obj, V};
     let l = pickle::load(data)?;
     let not = |what: &str| Error::NotSnapshot(what.to_string());
-    let (args, state) = match l.obj(l.root) {
-        Some(Obj::Instance {
-            class: Class::Snapshot,
-            args,
-            state,
-        }) => (args, *state),
-        _ => return Err(not("the pickle holds another kind of object")),
+    let instance = |v: V, of: Class| match l.obj(v) {
+        Some(Obj::Instance(i)) if i.class == of => Some(&**i),
+        _ => None,
     };
+    let Instance { args, state, .. } = instance(l.root, Class::Snapshot)
+        .ok_or_else(|| not("the pickle holds another kind of object"))?;
     // Snapshot.__init__(traces, traceback_limit) via REDUCE, or __dict__ via BUILD.
     let (traces, limit) = match state {
-        Some(s) => (l.dict_get(s, "traces"), l.dict_get(s, "traceback_limit")),
-        None => (args.first().copied(), args.get(1).copied()),
+        Some(s) => (l.dict_get(*s, "traces"), l.dict_get(*s, "traceback_limit")),
+        None => (
+            l.args(*args).first().copied(),
+            l.args(*args).get(1).copied(),
+        ),
     };
     let traces = traces.ok_or_else(|| not("the Snapshot has no traces"))?;
-    let list = match l.obj(traces) {
-        Some(Obj::Instance {
-            class: Class::Traces,
-            args,
-            state,
-        }) => match state {
-            Some(s) => l.dict_get(*s, "_traces"),
-            None => args.first().copied(),
-        },
+    let list = match instance(traces, Class::Traces) {
+        Some(Instance { state: Some(s), .. }) => l.dict_get(*s, "_traces"),
+        Some(Instance { args, .. }) => l.args(*args).first().copied(),
         // Older pickles may hold the list directly.
-        _ => Some(traces),
+        None => Some(traces),
     }
     .ok_or_else(|| not("the Snapshot's traces have no list"))?;
     let items: &[V] = match l.obj(list) {
         Some(Obj::List(v)) => v,
-        Some(Obj::Tuple(v)) => v,
-        _ => return Err(not("the Snapshot's traces are not a list")),
+        _ => l
+            .tuple(list)
+            .ok_or_else(|| not("the Snapshot's traces are not a list"))?,
     };
     let mut b = Builder::new();
     b.snap.traceback_limit = match limit {
         Some(V::Int(n)) => Some(n),
         _ => None,
     };
-    // Tracebacks and filenames are shared objects in the pickle; resolve each once.
-    let mut tb_of: HashMap<u32, u32> = HashMap::new();
+    let mut resolved = Resolved(vec![u32::MAX; l.arena.len()]);
     let mut frames = Vec::new();
+    b.snap.sizes.reserve(items.len());
+    b.snap.trace_tb.reserve(items.len());
     for (i, t) in items.iter().enumerate() {
         let bad = |what: &str| Error::NotSnapshot(format!("trace {i}: {what}"));
-        let fields = l.tuple(*t).ok_or_else(|| bad("not a tuple"))?;
         // (domain, size, traceback) up to Python 3.8; 3.9+ adds total_nframe.
-        let (size, tb) = match fields {
-            [V::Int(_), V::Int(size), tb] | [V::Int(_), V::Int(size), tb, V::Int(_) | V::None] => {
-                (*size, *tb)
-            }
-            _ => return Err(bad("expected (domain, size, traceback[, total_nframe])")),
+        let Some(Obj::Trace {
+            size,
+            traceback: tb_id,
+        }) = l.obj(*t)
+        else {
+            return Err(bad(
+                "expected (domain, size >= 0, traceback[, total_nframe])",
+            ));
         };
-        let size = u64::try_from(size).map_err(|_| bad("negative size"))?;
-        let V::Obj(tb_id) = tb else {
-            return Err(bad("the traceback is not a tuple"));
-        };
-        let idx = match tb_of.get(&tb_id) {
-            Some(i) => *i,
-            None => {
-                frames.clear();
-                for f in l
-                    .tuple(tb)
-                    .ok_or_else(|| bad("the traceback is not a tuple"))?
-                {
-                    match l.tuple(*f) {
-                        Some([name, V::Int(line)]) => {
-                            let name = l
-                                .str(*name)
-                                .ok_or_else(|| bad("a filename is not a string"))?;
-                            let file = b.file(name);
-                            frames.push(b.frame(file, *line));
-                        }
-                        _ => return Err(bad("a frame is not (filename, lineno)")),
+        let (size, tb_id, tb) = (*size, *tb_id, V::Obj(*tb_id));
+        let mut idx = resolved.get(tb_id, TRACEBACK)?;
+        if idx == u32::MAX {
+            frames.clear();
+            for f in l
+                .tuple(tb)
+                .ok_or_else(|| bad("the traceback is not a tuple"))?
+            {
+                let V::Obj(f_id) = *f else {
+                    return Err(bad("a frame is not (filename, lineno)"));
+                };
+                let mut frame = resolved.get(f_id, FRAME)?;
+                if frame == u32::MAX {
+                    let Some([name @ V::Obj(n_id), V::Int(line)]) = l.tuple(*f) else {
+                        return Err(bad("a frame is not (filename, lineno)"));
+                    };
+                    let mut file = resolved.get(*n_id, FILE)?;
+                    if file == u32::MAX {
+                        let name = l
+                            .str(*name)
+                            .ok_or_else(|| bad("a filename is not a string"))?;
+                        file = b.file(name);
+                        resolved.set(*n_id, FILE, file)?;
                     }
+                    frame = b.frame(file, *line);
+                    resolved.set(f_id, FRAME, frame)?;
                 }
-                let idx = b.traceback(&frames);
-                tb_of.insert(tb_id, idx);
-                idx
+                frames.push(frame);
             }
-        };
+            idx = b.traceback(&frames);
+            resolved.set(tb_id, TRACEBACK, idx)?;
+        }
         b.trace(size, idx);
     }
     Ok(b.finish())
+}
+
+const TRACEBACK: u32 = 1;
+const FRAME: u32 = 2;
+const FILE: u32 = 3;
+
+/// Tracebacks, frames and filenames are shared objects in a pickle: each is
+/// resolved once, by arena id. The kind sits in the top two bits, so that a
+/// crafted pickle using one object as two kinds is an error, not a wrong index.
+struct Resolved(Vec<u32>);
+
+impl Resolved {
+    /// The index an object resolved to as `kind`, or `u32::MAX` if not yet resolved.
+    fn get(&self, id: u32, kind: u32) -> Result<u32, Error> {
+        match self.0[id as usize] {
+            u32::MAX => Ok(u32::MAX),
+            v if v >> 30 == kind => Ok(v & ((1 << 30) - 1)),
+            _ => Err(Error::NotSnapshot(
+                "one object is used both as a traceback, a frame or a filename".into(),
+            )),
+        }
+    }
+
+    fn set(&mut self, id: u32, kind: u32, idx: u32) -> Result<(), Error> {
+        if idx >= 1 << 30 {
+            return Err(Error::NotSnapshot("more than 2^30 distinct frames".into()));
+        }
+        self.0[id as usize] = kind << 30 | idx;
+        Ok(())
+    }
 }

@@ -32,28 +32,52 @@ pub(crate) enum Class {
     Traces,
 }
 
+/// Strings point into the input and tuples into one shared pool, so that the
+/// millions of trace tuples of a large snapshot cost no allocation each.
 #[derive(Debug)]
 pub(crate) enum Obj {
-    Str(Box<str>),
-    Tuple(Box<[V]>),
-    List(Vec<V>),
-    Dict(Vec<(V, V)>),
-    Class(Class),
-    /// An object of an allowed class: constructor arguments and `BUILD` state.
-    Instance {
-        class: Class,
-        args: Box<[V]>,
-        state: Option<V>,
+    /// A UTF-8 checked range of the input.
+    Str {
+        start: usize,
+        len: usize,
     },
+    /// `tuples[start..start + len]`
+    Tuple {
+        start: usize,
+        len: usize,
+    },
+    /// A tuple of a trace's shape, `(domain, size, traceback, total_nframe)`
+    /// (or without `total_nframe`), kept without the domain: a snapshot has a
+    /// million of these and only size and traceback are ever read.
+    Trace {
+        size: u64,
+        traceback: u32,
+    },
+    // The rare kinds are boxed so that every arena slot stays 24 bytes.
+    List(Box<Vec<V>>),
+    Dict(Box<Vec<(V, V)>>),
+    Class(Class),
+    Instance(Box<Instance>),
+}
+
+/// An object of an allowed class: constructor arguments and `BUILD` state.
+#[derive(Debug)]
+pub(crate) struct Instance {
+    pub class: Class,
+    /// The argument tuple, as in [`Obj::Tuple`].
+    pub args: (usize, usize),
+    pub state: Option<V>,
 }
 
 /// What a pickle decodes to: the root value and the arena it points into.
-pub(crate) struct Loaded {
+pub(crate) struct Loaded<'a> {
     pub root: V,
     pub arena: Vec<Obj>,
+    tuples: Vec<V>,
+    data: &'a [u8],
 }
 
-impl Loaded {
+impl Loaded<'_> {
     pub fn obj(&self, v: V) -> Option<&Obj> {
         match v {
             V::Obj(i) => self.arena.get(i as usize),
@@ -63,16 +87,21 @@ impl Loaded {
 
     pub fn str(&self, v: V) -> Option<&str> {
         match self.obj(v)? {
-            Obj::Str(s) => Some(s),
+            Obj::Str { start, len } => std::str::from_utf8(&self.data[*start..start + len]).ok(),
             _ => None,
         }
     }
 
     pub fn tuple(&self, v: V) -> Option<&[V]> {
         match self.obj(v)? {
-            Obj::Tuple(t) => Some(t),
+            Obj::Tuple { start, len } => Some(&self.tuples[*start..start + len]),
             _ => None,
         }
+    }
+
+    /// The constructor arguments of an [`Obj::Instance`].
+    pub fn args(&self, (start, len): (usize, usize)) -> &[V] {
+        &self.tuples[start..start + len]
     }
 
     /// Looks a string key up in a dict value.
@@ -121,6 +150,7 @@ struct Machine<'a> {
     stack: Vec<V>,
     marks: Vec<usize>,
     arena: Vec<Obj>,
+    tuples: Vec<V>,
     memo: Vec<V>,
     /// Memo slots written out of order (BINPUT with a sparse index); pickle
     /// itself numbers them densely, so this stays empty for real dumps.
@@ -128,26 +158,33 @@ struct Machine<'a> {
 }
 
 /// Decodes a pickle of protocol 2 to 5 without executing anything.
-pub(crate) fn load(data: &[u8]) -> Result<Loaded, Error> {
+pub(crate) fn load(data: &[u8]) -> Result<Loaded<'_>, Error> {
     if data.is_empty() {
         return Err(Error::Empty);
     }
     if data[0] != 0x80 {
         return Err(old_protocol(data));
     }
+    // A trace costs about 18 bytes of pickle, one arena slot, one memo slot
+    // and four tuple slots: reserving up front saves copying while growing
+    // (untouched reserved pages cost nothing).
+    let n = data.len() / 16;
     let mut m = Machine {
         data,
         pos: 0,
         stack: Vec::new(),
         marks: Vec::new(),
-        arena: Vec::new(),
-        memo: Vec::new(),
+        arena: Vec::with_capacity(n),
+        tuples: Vec::with_capacity(4 * n),
+        memo: Vec::with_capacity(n),
         sparse: HashMap::new(),
     };
     let root = m.run()?;
     Ok(Loaded {
         root,
         arena: m.arena,
+        tuples: m.tuples,
+        data,
     })
 }
 
@@ -237,10 +274,32 @@ impl<'a> Machine<'a> {
     }
 
     fn str(&mut self, n: usize, at: usize) -> Result<(), Error> {
+        let start = self.pos;
         let b = self.take(n)?;
-        let s = std::str::from_utf8(b).map_err(|_| self.err(at, "a string is not UTF-8"))?;
-        self.push(Obj::Str(s.into()));
+        std::str::from_utf8(b).map_err(|_| self.err(at, "a string is not UTF-8"))?;
+        self.push(Obj::Str { start, len: n });
         Ok(())
+    }
+
+    /// Moves the top `n` stack values into a new tuple.
+    fn tuple_of_top(&mut self, n: usize) {
+        let from = self.stack.len() - n;
+        if let [V::Int(_), V::Int(size), V::Obj(tb)]
+        | [V::Int(_), V::Int(size), V::Obj(tb), V::Int(_) | V::None] = self.stack[from..]
+        {
+            if let Ok(size) = u64::try_from(size) {
+                self.stack.truncate(from);
+                self.push(Obj::Trace {
+                    size,
+                    traceback: tb,
+                });
+                return;
+            }
+        }
+        let start = self.tuples.len();
+        self.tuples.extend_from_slice(&self.stack[from..]);
+        self.stack.truncate(from);
+        self.push(Obj::Tuple { start, len: n });
     }
 
     fn memo_put(&mut self, idx: u32, at: usize) -> Result<(), Error> {
@@ -284,10 +343,10 @@ impl<'a> Machine<'a> {
         }
     }
 
-    fn args(&self, v: V, at: usize) -> Result<Box<[V]>, Error> {
+    fn args(&self, v: V, at: usize) -> Result<(usize, usize), Error> {
         match v {
             V::Obj(i) => match &self.arena[i as usize] {
-                Obj::Tuple(t) => Ok(t.clone()),
+                Obj::Tuple { start, len } => Ok((*start, *len)),
                 _ => Err(self.err(at, "constructor arguments are not a tuple")),
             },
             _ => Err(self.err(at, "constructor arguments are not a tuple")),
@@ -365,10 +424,13 @@ impl<'a> Machine<'a> {
                     let n = usize::try_from(self.u64()?).unwrap_or(usize::MAX);
                     self.str(n, at)?;
                 }
-                b')' => self.push(Obj::Tuple(Box::new([]))),
+                b')' => self.push(Obj::Tuple { start: 0, len: 0 }),
                 b't' => {
-                    let items = self.pop_mark(at)?;
-                    self.push(Obj::Tuple(items.into()));
+                    let m = self
+                        .marks
+                        .pop()
+                        .ok_or_else(|| self.err(at, "no MARK on the stack"))?;
+                    self.tuple_of_top(self.stack.len() - m);
                 }
                 0x85..=0x87 => {
                     // TUPLE1..3
@@ -378,13 +440,12 @@ impl<'a> Machine<'a> {
                     {
                         return Err(self.err(at, "stack underflow"));
                     }
-                    let items = self.stack.split_off(self.stack.len() - n);
-                    self.push(Obj::Tuple(items.into()));
+                    self.tuple_of_top(n);
                 }
-                b']' => self.push(Obj::List(Vec::new())),
+                b']' => self.push(Obj::List(Box::default())),
                 b'l' => {
                     let items = self.pop_mark(at)?;
-                    self.push(Obj::List(items));
+                    self.push(Obj::List(Box::new(items)));
                 }
                 b'a' => {
                     let v = self.pop(at)?;
@@ -402,11 +463,11 @@ impl<'a> Machine<'a> {
                         _ => return Err(self.err(at, "APPENDS to something that is not a list")),
                     }
                 }
-                b'}' => self.push(Obj::Dict(Vec::new())),
+                b'}' => self.push(Obj::Dict(Box::default())),
                 b'd' => {
                     let items = self.pop_mark(at)?;
                     let pairs = pairs(&items).ok_or_else(|| self.err(at, "odd DICT items"))?;
-                    self.push(Obj::Dict(pairs));
+                    self.push(Obj::Dict(Box::new(pairs)));
                 }
                 b's' => {
                     let v = self.pop(at)?;
@@ -453,17 +514,17 @@ impl<'a> Machine<'a> {
                     let cls = self.pop(at)?;
                     let class = self.class(cls, at)?;
                     let args = self.args(args, at)?;
-                    self.push(Obj::Instance {
+                    self.push(Obj::Instance(Box::new(Instance {
                         class,
                         args,
                         state: None,
-                    });
+                    })));
                 }
                 b'b' => {
                     let state = self.pop(at)?;
                     let inst = self.top(at)?;
                     match self.obj_mut(inst, at)? {
-                        Obj::Instance { state: s, .. } => *s = Some(state),
+                        Obj::Instance(i) => i.state = Some(state),
                         _ => return Err(self.err(at, "BUILD on something that is not an object")),
                     }
                 }
@@ -509,7 +570,9 @@ impl<'a> Machine<'a> {
     fn string_of(&self, v: V) -> Option<String> {
         match v {
             V::Obj(i) => match &self.arena[i as usize] {
-                Obj::Str(s) => Some(s.to_string()),
+                Obj::Str { start, len } => {
+                    Some(String::from_utf8_lossy(&self.data[*start..start + len]).into_owned())
+                }
                 _ => None,
             },
             _ => None,
