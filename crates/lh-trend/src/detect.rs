@@ -372,7 +372,7 @@ fn judge(pts: &[(f64, f64)], limit: Option<u64>, opts: &Options, an: &mut Analys
     let mut scratch = Vec::new();
     let slope = stats::theil_sen(x, y, &mut scratch);
     let icpt = stats::theil_sen_intercept(x, y, slope);
-    let (_, z, p) = stats::mann_kendall(x, y);
+    let (_, z, p) = stats::mann_kendall_detrended(x, y, slope);
     let level = y.iter().copied().sum::<f64>() / y.len() as f64;
     let x_end = env.x[env.x.len() - 1];
     an.regime_start = Some(env.t0 + x[0] * 3600.0);

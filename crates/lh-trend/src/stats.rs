@@ -145,6 +145,12 @@ pub fn block_bootstrap_slope(
 /// neighbouring points are far from independent, reads as a trend with
 /// absurd significance. Returns (S, corrected Z, one-sided p for an upward trend).
 pub fn mann_kendall(x: &[f64], y: &[f64]) -> (f64, f64, f64) {
+    mann_kendall_detrended(x, y, theil_sen(x, y, &mut Vec::new()))
+}
+
+/// [`mann_kendall`] with the Theil–Sen slope `b` the caller already has
+/// (the detrending of the Hamed–Rao correction uses it).
+pub fn mann_kendall_detrended(x: &[f64], y: &[f64], b: f64) -> (f64, f64, f64) {
     let n = y.len();
     if n < 4 {
         return (0.0, 0.0, 1.0);
@@ -174,8 +180,6 @@ pub fn mann_kendall(x: &[f64], y: &[f64]) -> (f64, f64, f64) {
     }
     // Hamed–Rao: autocorrelation of the ranks of the detrended series, only
     // the lags that are significant, inflate the variance by n/n*.
-    let mut sc = Vec::new();
-    let b = theil_sen(x, y, &mut sc);
     let resid: Vec<f64> = x.iter().zip(y).map(|(xi, yi)| yi - b * xi).collect();
     let ranks = ranks(&resid);
     let mean = (nf + 1.0) / 2.0;
