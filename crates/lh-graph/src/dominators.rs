@@ -98,10 +98,15 @@ pub fn dominators(g: &Graph, root: u32, keep_edge: impl Fn(usize) -> bool) -> Do
         "root {root} is not a node of a graph of {node_count} nodes"
     );
 
-    // 1. Iterative DFS: preorder numbers and the DFS-tree parent.
+    // 1. Iterative DFS: preorder numbers and the DFS-tree parent. It also
+    // counts each node's kept in-edges from reachable nodes (every such edge
+    // is scanned exactly once here), which saves step 2 a pass of random
+    // reads over the whole graph.
     let mut pre_of = vec![NONE; node_count];
     let mut preorder: Vec<u32> = Vec::new();
     let mut parent: Vec<u32> = Vec::new();
+    // Indexed by preorder number; becomes the predecessor CSR offsets.
+    let mut first_pred = vec![0u64; node_count + 1];
     {
         pre_of[root as usize] = 0;
         preorder.push(root);
@@ -116,16 +121,22 @@ pub fn dominators(g: &Graph, root: u32, keep_edge: impl Fn(usize) -> bool) -> Do
             while *next < end {
                 let e = *next;
                 *next += 1;
+                if !keep_edge(e) {
+                    continue;
+                }
                 let to = g.edge_to(e);
-                if pre_of[to as usize] == NONE && keep_edge(e) {
+                let p = pre_of[to as usize];
+                if p == NONE {
                     descend = Some(to);
                     break;
                 }
+                first_pred[p as usize] += 1;
             }
             match descend {
                 Some(to) => {
                     let p = preorder.len() as u32;
                     pre_of[to as usize] = p;
+                    first_pred[p as usize] += 1;
                     preorder.push(to);
                     parent.push(v);
                     let r = g.edge_range(to);
@@ -139,30 +150,26 @@ pub fn dominators(g: &Graph, root: u32, keep_edge: impl Fn(usize) -> bool) -> Do
     }
     let n = preorder.len();
 
-    // 2. Predecessors in preorder numbers, CSR, over kept edges between
-    // reachable nodes (a kept edge from a reachable node reaches a reachable
-    // node). Filled source by source in preorder, so each list is sorted.
-    let mut first_pred = vec![0u64; n + 1];
-    for &u in &preorder {
-        for e in g.edge_range(u) {
-            if keep_edge(e) {
-                first_pred[pre_of[g.edge_to(e) as usize] as usize + 1] += 1;
-            }
+    // 2. Predecessors in preorder numbers, CSR. The counts become end
+    // offsets, and filling each list backwards turns them into start offsets:
+    // no separate cursor array. Sources are visited in node order, so the
+    // edge arrays are read sequentially.
+    first_pred.truncate(n + 1);
+    for i in 1..n {
+        first_pred[i] += first_pred[i - 1];
+    }
+    let total = if n > 0 { first_pred[n - 1] } else { 0 };
+    first_pred[n] = total;
+    let mut preds = vec![0u32; total as usize];
+    for (u, &pu) in pre_of.iter().enumerate() {
+        if pu == NONE {
+            continue;
         }
-    }
-    for i in 0..n {
-        first_pred[i + 1] += first_pred[i];
-    }
-    let mut preds = vec![0u32; first_pred[n] as usize];
-    {
-        let mut fill: Vec<u64> = first_pred[..n].to_vec();
-        for (pu, &u) in preorder.iter().enumerate() {
-            for e in g.edge_range(u) {
-                if keep_edge(e) {
-                    let w = pre_of[g.edge_to(e) as usize] as usize;
-                    preds[fill[w] as usize] = pu as u32;
-                    fill[w] += 1;
-                }
+        for e in g.edge_range(u as u32) {
+            if keep_edge(e) {
+                let w = pre_of[g.edge_to(e) as usize] as usize;
+                first_pred[w] -= 1;
+                preds[first_pred[w] as usize] = pu;
             }
         }
     }
