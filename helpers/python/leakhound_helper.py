@@ -28,7 +28,8 @@ On start it prints ``leakhound helper listening on HOST:PORT`` to stderr.
 Endpoints (GET):
 
 ``/debug/memory``
-    JSON: ``{"traced_bytes", "peak_bytes", "traces", "traceback_limit", "pid"}``.
+    JSON: ``{"traced_bytes", "peak_bytes", "tracemalloc_bytes", "traceback_limit",
+    "pid"}`` (tracemalloc_bytes: what tracing itself costs). Cheap: no snapshot.
 ``/debug/memory/snapshot``
     the snapshot bytes: a pickle (protocol 4, what ``Snapshot.dump`` writes);
     ``?format=json`` gives the JSON format of docs/tracemalloc-json.md.
@@ -131,7 +132,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, {
                 "traced_bytes": traced,
                 "peak_bytes": peak,
-                "traces": len(tracemalloc._get_traces()),
+                "tracemalloc_bytes": tracemalloc.get_tracemalloc_memory(),
                 "traceback_limit": tracemalloc.get_traceback_limit(),
                 "pid": os.getpid(),
             })

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 /// The helper's endpoint with a JSON summary of traced memory (the seed's
-/// `/debug/memory`): `{"traced_bytes", "peak_bytes", "traces", "traceback_limit"}`.
+/// `/debug/memory`): `{"traced_bytes", "peak_bytes", "tracemalloc_bytes", "traceback_limit", "pid"}`.
 pub const ENDPOINT_SUMMARY: &str = "/debug/memory";
 /// The helper's endpoint that answers with the snapshot bytes: a pickle by
 /// default, the JSON format with `?format=json`.
