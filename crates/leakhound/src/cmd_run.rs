@@ -687,6 +687,7 @@ pub fn run_soak(a: &SoakArgs, say: &dyn Fn(&str)) -> Result<Outcome> {
     ));
 
     let mut snapshots: Vec<PathBuf> = Vec::new();
+    let headroom_said = std::cell::Cell::new(false);
     let take = |why: &str, snapshots: &mut Vec<PathBuf>| -> Result<()> {
         let usage = cg.usage().unwrap_or(0);
         let o = CaptureOptions {
@@ -706,7 +707,12 @@ pub fn run_soak(a: &SoakArgs, say: &dyn Fn(&str)) -> Result<Outcome> {
                 Ok(())
             }
             Err(e @ lh_capture::Error::Headroom(_)) => {
-                say(&format!("snapshot skipped: {e}"));
+                // Once is enough: the room only shrinks as the leak goes on.
+                if !headroom_said.replace(true) {
+                    say(&format!(
+                        "snapshot skipped (said once; later ones may be too): {e}"
+                    ));
+                }
                 Ok(())
             }
             Err(e) => Err(e.into()),
@@ -936,7 +942,8 @@ pub fn demo(a: DemoArgs) -> Result<u8> {
         a.duration.as_secs_f64()
     );
     let args = SoakArgs {
-        memory_limit: "256Mi".into(),
+        // Room for the leak and for V8's snapshots (about twice the heap each).
+        memory_limit: "512Mi".into(),
         duration: a.duration,
         load: None,
         http_load: Some("/work?n=10".into()),
