@@ -26,6 +26,7 @@ use lh_model::{
 use lh_v8::{EdgeKind, NodeKind, ReadOptions, Snapshot, ROOT};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Leaked objects of a class worth naming: fewer is churn, not a leak.
 const MIN_LEAKED_OBJECTS: u64 = 10;
@@ -42,17 +43,44 @@ const BY_CLASS: Thresholds = Thresholds {
 /// How many objects `analyze` lists with their paths.
 const LARGEST: usize = 10;
 
-fn read(path: &Path, edges: bool, opts: &Options, i: usize, n: usize) -> Result<Snapshot, Error> {
-    let progress = |done: u64, total: u64| {
-        let total = total.max(1);
-        opts.progress(i as u64 * total + done.min(total), n as u64 * total)
-    };
-    lh_v8::open(path, ReadOptions { edges }, &progress).map_err(|e| match e {
+fn read(path: &Path, edges: bool, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Snapshot, Error> {
+    lh_v8::open(path, ReadOptions { edges }, progress).map_err(|e| match e {
         lh_v8::Error::Io { source, .. } if source.kind() != std::io::ErrorKind::InvalidData => {
             Error::io(path, source)
         }
         other => Error::input(path, other),
     })
+}
+
+/// Progress of several files read at once, reported as one sum.
+struct Shared<'a> {
+    opts: &'a Options,
+    done: Vec<AtomicU64>,
+    total: Vec<AtomicU64>,
+}
+
+impl<'a> Shared<'a> {
+    fn new(opts: &'a Options, n: usize) -> Self {
+        Shared {
+            opts,
+            done: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            total: (0..n).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn report(&self, i: usize, done: u64, total: u64) {
+        self.done[i].store(done, Ordering::Relaxed);
+        self.total[i].store(total, Ordering::Relaxed);
+        let sum = |v: &[AtomicU64]| v.iter().map(|x| x.load(Ordering::Relaxed)).sum::<u64>();
+        self.opts.progress(sum(&self.done), sum(&self.total));
+    }
+}
+
+/// What is kept of an earlier snapshot.
+struct Earlier {
+    summary: Summary,
+    baseline: Option<Baseline>,
+    ids: Option<Vec<u32>>,
 }
 
 /// Class of every node as an index into `keys`, so that per-class sums are
@@ -359,23 +387,45 @@ struct Leak {
 /// Diffs N snapshots of one process, in time order.
 pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
     let n = paths.len();
-    let mut summaries = Vec::with_capacity(n);
-    let mut baseline = None;
-    let mut second: Option<Vec<u32>> = None;
-    for (i, p) in paths[..n - 1].iter().enumerate() {
-        let s = read(p, false, opts, i, n)?;
-        let c = Classes::new(&s);
-        summaries.push(summarize(&s, &c, p));
-        if i == 0 {
-            baseline = Some(Baseline::new(&s, &c));
-        } else if i == 1 {
-            second = Some(sorted_ids(&s));
-        }
-    }
-    let heap = Heap::new(read(&paths[n - 1], true, opts, n - 1, n)?);
+    // The earlier snapshots (ids and classes only) are read on other threads
+    // while this one reads the last snapshot's graph: on two cores that
+    // hides most of their cost. They are summarized and dropped in their
+    // thread, so their arrays are gone before the dominator tree is built.
+    let progress = Shared::new(opts, n);
+    let (earlier, last) = std::thread::scope(|scope| {
+        let handles: Vec<_> = paths[..n - 1]
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let progress = &progress;
+                scope.spawn(move || -> Result<Earlier, Error> {
+                    let s = read(p, false, &|d, t| progress.report(i, d, t))?;
+                    let c = Classes::new(&s);
+                    Ok(Earlier {
+                        summary: summarize(&s, &c, p),
+                        baseline: (i == 0).then(|| Baseline::new(&s, &c)),
+                        ids: (i == 1).then(|| sorted_ids(&s)),
+                    })
+                })
+            })
+            .collect();
+        let last = read(&paths[n - 1], true, &|d, t| progress.report(n - 1, d, t)).map(Heap::new);
+        let earlier: Result<Vec<Earlier>, Error> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect();
+        (earlier, last)
+    });
+    let mut earlier = earlier?;
+    let heap = last?;
+    let base = earlier[0]
+        .baseline
+        .take()
+        .expect("the first snapshot keeps its ids");
+    let second = earlier.get_mut(1).and_then(|e| e.ids.take());
+    let mut summaries: Vec<Summary> = earlier.into_iter().map(|e| e.summary).collect();
     let s = &heap.s;
     summaries.push(summarize(s, &heap.classes, &paths[n - 1]));
-    let base = baseline.expect("diff has two or more snapshots");
     let mut report = merge(&summaries)?;
 
     // Churn by id, and whether the ids mean the same objects.
@@ -728,7 +778,7 @@ fn pattern_of(
 /// One snapshot: classes by self and retained size, and the objects that
 /// retain the most, each with the path that holds it.
 pub fn analyze(path: &Path, opts: &Options) -> Result<Report, Error> {
-    let heap = Heap::new(read(path, true, opts, 0, 1)?);
+    let heap = Heap::new(read(path, true, &|d, t| opts.progress(d, t))?);
     let s = &heap.s;
     let summary = summarize(s, &heap.classes, path);
     let mut report = merge(std::slice::from_ref(&summary))?;

@@ -154,6 +154,24 @@ pub fn table(report: &Report, top: usize, style: TableStyle) -> String {
 /// holds each), and notes the reader must not miss.
 fn details(out: &mut String, report: &Report) {
     let d = &report.details;
+    // One snapshot's groups are sorted by self size; what a group keeps
+    // alive is the other half of the picture.
+    if report.snapshots.len() == 1 && report.groups.iter().any(|g| g.retained_bytes.is_some()) {
+        let mut by_retained: Vec<_> = report.groups.iter().collect();
+        by_retained.sort_by_key(|g| std::cmp::Reverse(g.retained_bytes.unwrap_or(0)));
+        let top: Vec<String> = by_retained
+            .iter()
+            .take(10)
+            .map(|g| {
+                format!(
+                    "{} {}",
+                    g.key,
+                    human_bytes(g.retained_bytes.unwrap_or(0) as i64)
+                )
+            })
+            .collect();
+        let _ = writeln!(out, "\nTop groups by retained size: {}", top.join(", "));
+    }
     if !d.largest.is_empty() {
         let _ = writeln!(out, "\nLargest objects by retained size:");
         for (i, o) in d.largest.iter().enumerate() {
