@@ -204,16 +204,24 @@ impl<'a> Machine<'a> {
             .pos
             .checked_add(n)
             .filter(|e| *e <= self.data.len())
-            .ok_or(Error::Truncated {
-                offset: self.data.len() as u64,
-            })?;
+            .ok_or_else(|| self.truncated())?;
         let s = &self.data[self.pos..end];
         self.pos = end;
         Ok(s)
     }
 
+    // Errors are built lazily (`ok_or_else`): an eager one would be built
+    // and dropped on every read, which showed up in profiles.
+    fn truncated(&self) -> Error {
+        Error::Truncated {
+            offset: self.data.len() as u64,
+        }
+    }
+
     fn u8(&mut self) -> Result<u8, Error> {
-        Ok(self.take(1)?[0])
+        let b = *self.data.get(self.pos).ok_or_else(|| self.truncated())?;
+        self.pos += 1;
+        Ok(b)
     }
 
     fn u16(&mut self) -> Result<u16, Error> {
@@ -234,9 +242,7 @@ impl<'a> Machine<'a> {
         let n = rest
             .iter()
             .position(|b| *b == b'\n')
-            .ok_or(Error::Truncated {
-                offset: self.data.len() as u64,
-            })?;
+            .ok_or_else(|| self.truncated())?;
         self.pos += n + 1;
         std::str::from_utf8(&rest[..n]).map_err(|_| self.err(at, "a global name is not UTF-8"))
     }
