@@ -31,31 +31,68 @@ fn main() {
     }
     let samples: u64 = args[2].parse().expect("SAMPLES is a number");
     let seed: u64 = args[3].parse().expect("SEED is a number");
-    let growth: i64 = args.get(4).map_or(0, |g| g.parse().expect("GROWTH is a number"));
+    let growth: i64 = args
+        .get(4)
+        .map_or(0, |g| g.parse().expect("GROWTH is a number"));
     let functions = 60_000u64;
     // Stacks come from a fixed structure (seed 1) so two files share them; values differ by seed.
     let mut shape = Rng(0x2545_F491_4F6C_DD1D);
     let mut values = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
 
-    let mut p = Profile { string_table: vec![String::new()], ..Default::default() };
+    let mut p = Profile {
+        string_table: vec![String::new()],
+        ..Default::default()
+    };
     let s = |p: &mut Profile, v: String| {
         p.string_table.push(v);
         p.string_table.len() as i64 - 1
     };
-    for (t, u) in [("alloc_objects", "count"), ("alloc_space", "bytes"), ("inuse_objects", "count"), ("inuse_space", "bytes")] {
-        let vt = ValueType { r#type: s(&mut p, t.into()), unit: s(&mut p, u.into()) };
+    for (t, u) in [
+        ("alloc_objects", "count"),
+        ("alloc_space", "bytes"),
+        ("inuse_objects", "count"),
+        ("inuse_space", "bytes"),
+    ] {
+        let vt = ValueType {
+            r#type: s(&mut p, t.into()),
+            unit: s(&mut p, u.into()),
+        };
         p.sample_type.push(vt);
     }
-    let files: Vec<i64> = (0..500).map(|i| s(&mut p, format!("/src/app/pkg{i}/file{i}.go"))).collect();
+    let files: Vec<i64> = (0..500)
+        .map(|i| s(&mut p, format!("/src/app/pkg{i}/file{i}.go")))
+        .collect();
     for id in 1..=functions {
-        let name = s(&mut p, format!("app/pkg{}.(*T{}).Method{}", id % 500, id % 97, id));
-        p.function.push(Function { id, name, system_name: name, filename: files[(id % 500) as usize], start_line: (id % 900) as i64 });
+        let name = s(
+            &mut p,
+            format!("app/pkg{}.(*T{}).Method{}", id % 500, id % 97, id),
+        );
+        p.function.push(Function {
+            id,
+            name,
+            system_name: name,
+            filename: files[(id % 500) as usize],
+            start_line: (id % 900) as i64,
+        });
         // One location per function with an inlined caller every 7th, as Go emits.
-        let mut line = vec![Line { function_id: id, line: (id % 900) as i64 + 3, column: 0 }];
+        let mut line = vec![Line {
+            function_id: id,
+            line: (id % 900) as i64 + 3,
+            column: 0,
+        }];
         if id % 7 == 0 {
-            line.push(Line { function_id: (id % functions) + 1, line: 42, column: 0 });
+            line.push(Line {
+                function_id: (id % functions) + 1,
+                line: 42,
+                column: 0,
+            });
         }
-        p.location.push(Location { id, address: 0x40_0000 + id * 16, line, ..Default::default() });
+        p.location.push(Location {
+            id,
+            address: 0x40_0000 + id * 16,
+            line,
+            ..Default::default()
+        });
     }
     let key = s(&mut p, "bytes".into());
     let stacks = 1_000;
@@ -70,7 +107,11 @@ fn main() {
         p.sample.push(Sample {
             location_id,
             value: vec![objects * 3, bytes * 3, objects, bytes],
-            label: vec![Label { key, num: 16 << (i % 8), ..Default::default() }],
+            label: vec![Label {
+                key,
+                num: 16 << (i % 8),
+                ..Default::default()
+            }],
         });
     }
     p.period_type = Some(p.sample_type[1]);
