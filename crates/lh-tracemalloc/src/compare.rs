@@ -156,14 +156,58 @@ pub fn key_string(traceback: &[Frame<'_>], key: KeyType) -> String {
             .unwrap_or_else(|| "<unknown>".into()),
         _ if traceback.is_empty() => "<unknown>".into(),
         _ => {
-            // One buffer per key: traceback keys of deep stacks are long and many.
-            use std::fmt::Write;
+            // One buffer per key, no formatter: traceback keys of deep
+            // stacks are long and many, and this showed up in profiles.
             let mut out = String::with_capacity(traceback.len() * 48);
             for (i, (f, l)) in traceback.iter().rev().enumerate() {
-                let sep = if i > 0 { " <- " } else { "" };
-                let _ = write!(out, "{sep}{f}:{l}");
+                if i > 0 {
+                    out.push_str(" <- ");
+                }
+                out.push_str(f);
+                out.push(':');
+                push_int(&mut out, *l);
             }
             out
         }
+    }
+}
+
+/// Appends the decimal digits of `n`.
+fn push_int(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    let mut digits = [0u8; 20];
+    let mut v = n.unsigned_abs();
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend(digits[i..].iter().map(|d| *d as char));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys() {
+        let tb = [("a.py", 10), ("b.py", -3), ("c.py", 0)];
+        assert_eq!(
+            key_string(&tb, KeyType::Traceback),
+            "c.py:0 <- b.py:-3 <- a.py:10"
+        );
+        assert_eq!(key_string(&tb[..1], KeyType::Lineno), "a.py:10");
+        assert_eq!(
+            key_string(&[("x.py", i64::MIN)], KeyType::Lineno),
+            format!("x.py:{}", i64::MIN)
+        );
+        assert_eq!(key_string(&tb[..1], KeyType::Filename), "a.py");
+        assert_eq!(key_string(&[], KeyType::Lineno), "<unknown>");
     }
 }
