@@ -2,8 +2,8 @@
 //! snapshot or an error, never a panic, and never run anything.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
 use lh_tracemalloc::KeyType;
+use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(s) = lh_tracemalloc::parse(data) {
