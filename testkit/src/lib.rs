@@ -262,8 +262,11 @@ fn compile_java_apps() -> PathBuf {
 /// fail, not skip, when Node is missing: CI installs Node 20.
 pub fn node_app(name: &str) -> Command {
     let mut cmd = Command::new("node");
-    cmd.arg("--expose-gc")
-        .arg(repo_root().join("testkit/apps/node").join(format!("{name}.js")));
+    cmd.arg("--expose-gc").arg(
+        repo_root()
+            .join("testkit/apps/node")
+            .join(format!("{name}.js")),
+    );
     cmd
 }
 

@@ -9,7 +9,10 @@ use std::path::PathBuf;
     version,
     about = "Finds memory leaks in Kubernetes containers and local processes, and names the line that leaks.",
     long_about = None,
-    after_help = "Also runs as the kubectl plugin `kubectl leak` when installed as kubectl-leak on PATH.\n\
+    after_help = "Examples:\n  \
+                  leakhound diff heap1.pb.gz heap2.pb.gz heap3.pb.gz   # what grew, and where\n  \
+                  leakhound analyze --format json heap.pb.gz          # one snapshot\n\n\
+                  Also runs as the kubectl plugin `kubectl leak` when installed as kubectl-leak on PATH.\n\
                   Exit codes: 0 no leak, 1 leak found (where a command says so), 2 bad input or usage, 3 environment failure."
 )]
 pub struct Cli {
@@ -59,7 +62,9 @@ pub enum Command {
         Exit codes: 0 done, 1 leak (with --fail-on-leak), 2 bad input, 3 Prometheus or cgroup unreachable.")]
     Trend(crate::cmd_trend::TrendArgs),
     /// Batch leak verdicts, one per series of a JSONL file.
-    #[command(after_help = "Example:\n  leakhound detect --file series.jsonl --format json > verdicts.jsonl")]
+    #[command(
+        after_help = "Example:\n  leakhound detect --file series.jsonl --format json > verdicts.jsonl"
+    )]
     Detect(crate::cmd_trend::DetectArgs),
     /// Heap snapshots of a live process into -o DIR (files 0600).
     #[command(after_help = "Examples:\n  \
