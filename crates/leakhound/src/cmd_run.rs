@@ -728,7 +728,7 @@ pub fn run_soak(a: &SoakArgs, say: &dyn Fn(&str)) -> Result<Outcome> {
     let end = Instant::now() + a.duration;
     let mut samples = Vec::new();
     let mut peak = 0u64;
-    let mut trend_said: Option<lh_model::Verdict> = None;
+    let mut trend_said = false;
     let mut memory_stat = std::collections::BTreeMap::new();
     let mut force_now = false;
     let ended = loop {
@@ -753,11 +753,11 @@ pub fn run_soak(a: &SoakArgs, say: &dyn Fn(&str)) -> Result<Outcome> {
         let crossed = pressure.iter().position(|p| frac >= *p);
         // The detector's first "leak" is worth a snapshot at once: the OOM
         // kill may be seconds away.
-        if trend_said.is_none() && samples.len() % 4 == 0 {
+        if !trend_said && samples.len() % 4 == 0 {
             let v = live_trend(&samples, limit);
             if v.verdict == lh_model::VerdictKind::Leak {
                 say(&format!("trend detector: leak ({})", v.reasons.join("; ")));
-                trend_said = Some(v);
+                trend_said = true;
                 force_now = true;
             }
         }
@@ -815,13 +815,26 @@ pub fn run_soak(a: &SoakArgs, say: &dyn Fn(&str)) -> Result<Outcome> {
         .and_then(|r| steady_suspect(r, snapshots.len()));
     let suspect_leak = suspect.is_some();
     reasons.extend(suspect);
-    let trend = trend_said.unwrap_or_else(|| live_trend(&samples, limit));
-    let trend_leak = trend.verdict == lh_model::VerdictKind::Leak;
+    // The early "leak" only triggered a snapshot; a program warming up can
+    // look like that for its first seconds. The verdict is the whole soak's.
+    let trend = live_trend(&samples, limit);
+    // In a soak of seconds or minutes a rising floor is also what a warm-up
+    // (JIT, caches filling to their bound) looks like. Where three or more
+    // heap snapshots were diffed, they are the better witness: the trend alone
+    // then only adds a note, so native-memory growth is still reported.
+    let heap_judged = report.is_some() && snapshots.len() >= 3;
+    let trend_rose = trend.verdict == lh_model::VerdictKind::Leak;
+    let trend_leak = trend_rose && !heap_judged;
     if trend_leak {
         reasons.push(format!("memory trend: {}", trend.reasons.join("; ")));
+    } else if trend_rose && !suspect_leak {
+        reasons.push(format!(
+            "memory rose ({}), but no heap group grew steadily: a warm-up, or memory outside the heap",
+            trend.reasons.first().map_or("", String::as_str)
+        ));
     }
     let leak = oom || suspect_leak || trend_leak;
-    if !leak {
+    if !leak && !trend_rose {
         reasons.push(
             "no group grew steadily across the snapshots, and memory did not trend up".into(),
         );

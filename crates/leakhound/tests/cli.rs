@@ -2,11 +2,15 @@
 //! file, output conventions (version, completions, kubectl plugin name,
 //! broken pipes, no colour off a TTY), and never overwriting what the user had.
 
+mod common;
+
+use common::s;
 use lh_pprof::{encode_gzip, from_groups};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// Runs the binary without `NO_COLOR`, so that colour is left to its TTY check.
 fn leakhound(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_leakhound"))
         .args(args)
@@ -52,10 +56,6 @@ impl Files {
         );
         self.write(name, &encode_gzip(&p))
     }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]

@@ -2,31 +2,13 @@
 //! the machine's JDK 17, dumped with `jcmd PID GC.heap_dump` (plain and
 //! `-gz=1`) between steps of their leak, then analysed and diffed.
 
+mod common;
+
+use common::{json_of, leakhound, s};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use testkit::{java_apps, spawn_ready, Proc, READY_TIMEOUT};
-
-fn leakhound(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_leakhound"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run leakhound")
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "leakhound failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// A running leak scenario of LeakApp with a scratch directory for its dumps.
 struct App {

@@ -1,28 +1,14 @@
 //! Go heap and goroutine leaks, end to end: real Go sample apps under real
 //! load, real profiles from net/http/pprof, checked against `go tool pprof`.
 
+mod common;
+
+use common::{json_of, leakhound, s};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use testkit::{go_app, http_ok, start_listening, Proc};
-
-fn leakhound(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_leakhound"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run leakhound")
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "leakhound failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-}
 
 /// A running sample app with a scratch directory for its profiles.
 struct App {
@@ -58,10 +44,6 @@ impl App {
             })
             .collect()
     }
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 /// Per-function flat values of `go tool pprof -top`, in bytes.

@@ -3,31 +3,13 @@
 //! them, agrees with CPython's own `compare_to`, refuses pickles that would run
 //! code, and reads what the helper serves over HTTP (through curl as well).
 
+mod common;
+
+use common::{json_of, leakhound, s};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use testkit::{http_ok, repo_root, start_listening};
-
-fn leakhound(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_leakhound"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run leakhound")
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "leakhound failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn apps() -> PathBuf {
     repo_root().join("testkit/apps/python")

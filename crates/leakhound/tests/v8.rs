@@ -2,27 +2,12 @@
 //! real heap snapshots from `v8.writeHeapSnapshot`, and leakhound's verdict
 //! on them: the leaking class, the path that holds it and the pattern.
 
+mod common;
+
+use common::{json_of, leakhound};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use testkit::{http_ok, node_app, start_listening, write_file, Proc};
-
-fn leakhound(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_leakhound"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run leakhound")
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "leakhound failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-}
 
 /// A running Node sample app and a private directory for its snapshots.
 struct App {

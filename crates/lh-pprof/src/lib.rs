@@ -506,8 +506,13 @@ pub fn from_groups(type_name: &str, unit: &str, groups: &[(String, i64, i64)]) -
         p.string_table.push(v.to_string());
         p.string_table.len() as i64 - 1
     };
+    // Paired as pprof pairs them: inuse_space with inuse_objects.
+    let count_name = format!(
+        "{}_objects",
+        type_name.strip_suffix("_space").unwrap_or(type_name)
+    );
     let vt_count = proto::ValueType {
-        r#type: s(&format!("{type_name}_objects")),
+        r#type: s(&count_name),
         unit: s("count"),
     };
     let vt_value = proto::ValueType {
@@ -601,7 +606,7 @@ mod tests {
         assert_eq!(p.default_sample_index(), 0);
         p.default_sample_type = 0;
         assert_eq!(p.default_sample_index(), 1);
-        assert_eq!(p.sample_index(Some("inuse_space_objects")).unwrap(), 0);
+        assert_eq!(p.sample_index(Some("inuse_objects")).unwrap(), 0);
         assert!(matches!(
             p.sample_index(Some("nope")),
             Err(Error::UnknownSampleType { .. })
