@@ -106,7 +106,8 @@ pub fn dominators(g: &Graph, root: u32, keep_edge: impl Fn(usize) -> bool) -> Do
     let mut preorder: Vec<u32> = Vec::new();
     let mut parent: Vec<u32> = Vec::new();
     // Indexed by preorder number; becomes the predecessor CSR offsets.
-    let mut first_pred = vec![0u64; node_count + 1];
+    // u32 is enough: there are no more kept in-edges than edges (MAX_EDGES).
+    let mut first_pred = vec![0u32; node_count + 1];
     {
         pre_of[root as usize] = 0;
         preorder.push(root);

@@ -15,5 +15,5 @@ mod graph;
 mod retainers;
 
 pub use dominators::{dominators, retained_sizes, Dominators};
-pub use graph::{Graph, GraphBuilder, GraphError, MAX_NODES};
+pub use graph::{Graph, GraphBuilder, GraphError, MAX_EDGES, MAX_NODES};
 pub use retainers::RetainerTree;
