@@ -597,24 +597,47 @@ fn python_bounded_cache_under_soak_exits_0() {
     assert_eq!(code, 0, "{v:#}\n{err}");
 }
 
+/// GETs to a sample app every 5 ms from a thread, at most `max` of them:
+/// bounded in count and time, and stopped (joined) when dropped.
+struct PacedLoad {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PacedLoad {
+    fn start(addr: &str, path: &str, max: usize) -> PacedLoad {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, addr, path) = (stop.clone(), addr.to_string(), path.to_string());
+        let thread = std::thread::spawn(move || {
+            for _ in 0..max {
+                if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let _ = testkit::http_get(&addr, &path);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        });
+        PacedLoad {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for PacedLoad {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 #[test]
 fn diagnose_a_running_go_leak_by_pid() {
     let (app, addr) = start_listening(Command::new(go_app("leak")));
-    // Load while leakhound watches: bounded in count, stopped when the test ends.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let load = {
-        let (stop, addr) = (stop.clone(), addr.clone());
-        std::thread::spawn(move || {
-            // Paced so that it lasts the whole diagnosis.
-            for _ in 0..3000 {
-                if stop.load(std::sync::atomic::Ordering::SeqCst) {
-                    break;
-                }
-                let _ = testkit::http_get(&addr, "/work?n=2");
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-        })
-    };
+    // Load while leakhound watches, paced so that it lasts the whole diagnosis.
+    let load = PacedLoad::start(&addr, "/work?n=2", 3000);
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = leakhound();
     cmd.args(["diagnose", &format!("pid:{}", app.pid()), "--count", "3"])
@@ -628,8 +651,7 @@ fn diagnose_a_running_go_leak_by_pid() {
         ])
         .arg(dir.path());
     let (code, out, err) = run(cmd);
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    load.join().unwrap();
+    drop(load);
     assert_eq!(code, 1, "{out}\n{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["report"]["suspects"][0]["key"], "main.(*registry).track");
@@ -872,21 +894,9 @@ fn diagnose_a_cgroup_reads_its_oom_history_and_names_the_leak() {
     let mut leak = Command::new(go_app("leak"));
     cg.enter_on_exec(&mut leak).unwrap();
     let (_app, addr) = start_listening(leak);
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let load = {
-        let (stop, addr) = (stop.clone(), addr.clone());
-        std::thread::spawn(move || {
-            // Paced so that it lasts the diagnosis; at most 1500 × 64 KiB kept,
-            // under the limit even with the GC's headroom.
-            for _ in 0..1500 {
-                if stop.load(std::sync::atomic::Ordering::SeqCst) {
-                    break;
-                }
-                let _ = testkit::http_get(&addr, "/work?n=1");
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-        })
-    };
+    // Paced so that it lasts the diagnosis; at most 1500 × 64 KiB kept,
+    // under the limit even with the GC's headroom.
+    let load = PacedLoad::start(&addr, "/work?n=1", 1500);
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = leakhound();
     cmd.arg("diagnose")
@@ -903,8 +913,7 @@ fn diagnose_a_cgroup_reads_its_oom_history_and_names_the_leak() {
         ])
         .arg(dir.path());
     let (code, out, err) = run(cmd);
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    load.join().unwrap();
+    drop(load);
     assert_eq!(code, 1, "{out}\n{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["oom_kills_before"], 1);
