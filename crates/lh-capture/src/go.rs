@@ -53,7 +53,14 @@ pub fn find_pprof(pid: u32) -> Result<String, Error> {
 /// Captures one profile from `base` into `dest` (0600), checking that what
 /// came back is a gzipped profile and not an error page.
 pub fn capture(base: &str, profile: Profile, dest: &Path) -> Result<u64, Error> {
-    let url = format!("{base}/debug/pprof/{}", profile.name());
+    // A heap profile describes the heap as of the last completed GC; `gc=1`
+    // runs one first, so that two captures seconds apart never repeat the
+    // same data and every snapshot is current (what `go tool pprof` users ask for).
+    let query = match profile {
+        Profile::Heap => "?gc=1",
+        Profile::Goroutine => "",
+    };
+    let url = format!("{base}/debug/pprof/{}{query}", profile.name());
     let n = transport::get_to_file(&url, dest)?;
     let mut head = [0u8; 2];
     let ok = std::fs::File::open(dest)
