@@ -101,6 +101,14 @@ fn assert_private_files(dir: &Path) {
     }
 }
 
+/// Runs a `soak --format json` command: its exit code, its JSON report and stderr.
+fn run_soak(cmd: Command) -> (i32, Value, String) {
+    let (code, out, err) = run(cmd);
+    let v: Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("soak printed no JSON ({e}): {out}\nstderr: {err}"));
+    (code, v, err)
+}
+
 fn soak_go(app: &str, limit: &str, duration: &str, dir: &Path) -> (i32, Value, String) {
     let mut cmd = leakhound();
     cmd.args([
@@ -117,10 +125,7 @@ fn soak_go(app: &str, limit: &str, duration: &str, dir: &Path) -> (i32, Value, S
     .arg("--")
     .arg(go_app(app))
     .env("LISTEN", "127.0.0.1:0");
-    let (code, out, err) = run(cmd);
-    let v: Value = serde_json::from_str(&out)
-        .unwrap_or_else(|e| panic!("soak printed no JSON ({e}): {out}\nstderr: {err}"));
-    (code, v, err)
+    run_soak(cmd)
 }
 
 #[test]
@@ -365,10 +370,7 @@ fn soak_node(app: &Path, load: &str, duration: &str, dir: &Path) -> (i32, Value,
     .arg("node")
     .arg(app)
     .env("LISTEN", "127.0.0.1:0");
-    let (code, out, err) = run(cmd);
-    let v: Value = serde_json::from_str(&out)
-        .unwrap_or_else(|e| panic!("soak printed no JSON ({e}): {out}\nstderr: {err}"));
-    (code, v, err)
+    run_soak(cmd)
 }
 
 /// The app has no leakhound code: soak turns the inspector on itself.
@@ -459,9 +461,7 @@ fn soak_java(scenario: &str) -> (i32, Value, String) {
     .arg(testkit::java_apps())
     .args(["LeakApp", scenario])
     .arg(steps.path());
-    let (code, out, err) = run(cmd);
-    let v: Value = serde_json::from_str(&out)
-        .unwrap_or_else(|e| panic!("soak printed no JSON ({e}): {out}\nstderr: {err}"));
+    let (code, v, err) = run_soak(cmd);
     assert_private_files(dir.path());
     (code, v, err)
 }
@@ -569,9 +569,7 @@ fn soak_python(mode: &str) -> (i32, Value, String) {
     .arg(repo_root().join("testkit/apps/python-plain/server.py"))
     .arg(mode)
     .env("LISTEN", "127.0.0.1:0");
-    let (code, out, err) = run(cmd);
-    let v: Value = serde_json::from_str(&out)
-        .unwrap_or_else(|e| panic!("soak printed no JSON ({e}): {out}\nstderr: {err}"));
+    let (code, v, err) = run_soak(cmd);
     assert_private_files(dir.path());
     (code, v, err)
 }

@@ -211,6 +211,21 @@ struct Heap {
 }
 
 impl Heap {
+    /// Sets each group's `retained_bytes` to its class's retained size.
+    fn fill_class_retained(&self, report: &mut Report) {
+        let (class_retained, _) = self.class_retained(&self.retained, None);
+        let retained_of: HashMap<&str, u64> = self
+            .classes
+            .keys
+            .iter()
+            .map(String::as_str)
+            .zip(class_retained.iter().copied())
+            .collect();
+        for g in &mut report.groups {
+            g.retained_bytes = retained_of.get(g.key.as_str()).copied();
+        }
+    }
+
     fn new(s: Snapshot) -> Heap {
         let classes = Classes::new(&s);
         let doms = dominators(s.graph(), ROOT, |e| s.keeps_alive(e));
@@ -458,17 +473,7 @@ pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
             c.deleted_bytes += o.2 as i64;
         }
     }
-    let (class_retained, _) = heap.class_retained(&heap.retained, None);
-    let retained_of: HashMap<&str, u64> = heap
-        .classes
-        .keys
-        .iter()
-        .map(String::as_str)
-        .zip(class_retained.iter().copied())
-        .collect();
-    for g in &mut report.groups {
-        g.retained_bytes = retained_of.get(g.key.as_str()).copied();
-    }
+    heap.fill_class_retained(&mut report);
 
     // Ids of one process name the same object in every snapshot; in another
     // process the same id is some unrelated object.
@@ -782,17 +787,7 @@ pub fn analyze(path: &Path, opts: &Options) -> Result<Report, Error> {
     let s = &heap.s;
     let summary = summarize(s, &heap.classes, path);
     let mut report = merge(std::slice::from_ref(&summary))?;
-    let (class_retained, _) = heap.class_retained(&heap.retained, None);
-    let retained_of: HashMap<&str, u64> = heap
-        .classes
-        .keys
-        .iter()
-        .map(String::as_str)
-        .zip(class_retained.iter().copied())
-        .collect();
-    for g in &mut report.groups {
-        g.retained_bytes = retained_of.get(g.key.as_str()).copied();
-    }
+    heap.fill_class_retained(&mut report);
     // The largest objects a user owns: not the roots, the global object or
     // engine internals (backing stores such as a Map's hash table are
     // "array" nodes), which retain everything and explain nothing.
