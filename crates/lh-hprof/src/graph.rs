@@ -2,13 +2,14 @@
 //!
 //! Pass 1 numbers every object in file order and keeps, per object, only its
 //! id (8 bytes), its class (4) and its shallow size (4). Between passes the ids
-//! become a sorted lookup table. Pass 2 reads the dump again and adds each
+//! become a lookup table (see `ids.rs`). Pass 2 reads the dump again and adds each
 //! object's outgoing references as edges, in node order, as `lh-graph` wants
 //! them. Node 0 is a synthetic root with an edge to every GC root, since HPROF
 //! has no single root. Class objects are nodes too: their static fields are
 //! their edges, and each class loader gets an edge to every class it defined,
 //! so that a loader retains its classes (MAT does the same).
 
+use crate::ids::IdIndex;
 use crate::input::id_at;
 use crate::walk::{self, ClassDump, Header, Static, Visitor};
 use crate::{java_name, source, Error, IdMap, Progress, RootKind, Strings};
@@ -281,9 +282,8 @@ struct Pass1 {
     names: Vec<String>,
     class_of: Vec<u32>,
     sizes: Vec<u32>,
-    /// Sorted object ids, and node of each (absent when ids are in file order).
-    sorted: Vec<u64>,
-    perm: Option<Vec<u32>>,
+    /// Object id → node.
+    ids: IdIndex,
     roots: Vec<(u32, RootKind)>,
     /// Per class: (first, end) into `fields`: object fields of the whole chain
     /// as (byte offset in the instance body, label).
@@ -302,15 +302,9 @@ impl Pass1 {
         self.class_of.len()
     }
 
+    #[inline]
     fn lookup(&self, id: u64) -> Option<u32> {
-        if id == 0 {
-            return None;
-        }
-        let i = self.sorted.binary_search(&id).ok()?;
-        Some(match &self.perm {
-            Some(p) => p[i],
-            None => i as u32,
-        })
+        self.ids.get(id)
     }
 }
 
@@ -463,27 +457,13 @@ impl Collect {
             .iter()
             .map(|&(class, name, target)| (class, name_of(name, &self.strings), target))
             .collect();
-        // Id lookup: HotSpot writes objects mostly in address order, so the
-        // permutation is often unnecessary.
-        let in_order = self.ids[1..].windows(2).all(|w| w[0] < w[1]);
-        let (sorted, perm) = if in_order {
-            let mut ids = std::mem::take(&mut self.ids);
-            ids[0] = 0; // the root sorts first: index 0
-            (ids, None)
-        } else {
-            let mut perm: Vec<u32> = (0..self.ids.len() as u32).collect();
-            perm.sort_unstable_by_key(|&i| self.ids[i as usize]);
-            let sorted: Vec<u64> = perm.iter().map(|&i| self.ids[i as usize]).collect();
-            (sorted, Some(perm))
-        };
         let mut p = Pass1 {
             id_size: header.id_size,
             classes: self.classes,
             names,
             class_of: self.class_of,
             sizes: self.sizes,
-            sorted,
-            perm,
+            ids: IdIndex::new(self.ids),
             roots: Vec::new(),
             layout,
             fields,

@@ -9,6 +9,7 @@
 //! is usually truncated or corrupt and the user needs to know where.
 
 mod graph;
+mod ids;
 mod input;
 mod names;
 mod walk;
