@@ -89,8 +89,8 @@ impl Dominators {
 /// which `keep_edge(e)` is false (weak references keep nothing alive).
 ///
 /// Iterative DFS and semi-NCA over flat `u32` arrays: time O(E log V), extra
-/// memory about 28 bytes per reachable node plus 4 per kept edge while it
-/// runs. Panics if `root` is not a node of `g`.
+/// memory about 32 bytes per reachable node plus 4 per kept edge that is not
+/// a DFS-tree edge while it runs. Panics if `root` is not a node of `g`.
 pub fn dominators(g: &Graph, root: u32, keep_edge: impl Fn(usize) -> bool) -> Dominators {
     let node_count = g.node_count();
     assert!(
@@ -99,15 +99,18 @@ pub fn dominators(g: &Graph, root: u32, keep_edge: impl Fn(usize) -> bool) -> Do
     );
 
     // 1. Iterative DFS: preorder numbers and the DFS-tree parent. It also
-    // counts each node's kept in-edges from reachable nodes (every such edge
-    // is scanned exactly once here), which saves step 2 a pass of random
-    // reads over the whole graph.
+    // counts each node's kept in-edges from reachable nodes other than its
+    // DFS parent: the parent's edges only ever offer the parent as a
+    // semidominator candidate, which step 3 starts from anyway. In a heap
+    // most objects have one referrer, so this leaves few predecessors to
+    // store.
     let mut pre_of = vec![NONE; node_count];
     let mut preorder: Vec<u32> = Vec::new();
     let mut parent: Vec<u32> = Vec::new();
     // Indexed by preorder number; becomes the predecessor CSR offsets.
     // u32 is enough: there are no more kept in-edges than edges (MAX_EDGES).
     let mut first_pred = vec![0u32; node_count + 1];
+    let mut extra_preds = 0usize;
     {
         pre_of[root as usize] = 0;
         preorder.push(root);
@@ -131,13 +134,15 @@ pub fn dominators(g: &Graph, root: u32, keep_edge: impl Fn(usize) -> bool) -> Do
                     descend = Some(to);
                     break;
                 }
-                first_pred[p as usize] += 1;
+                if parent[p as usize] != v {
+                    first_pred[p as usize] += 1;
+                    extra_preds += 1;
+                }
             }
             match descend {
                 Some(to) => {
                     let p = preorder.len() as u32;
                     pre_of[to as usize] = p;
-                    first_pred[p as usize] += 1;
                     preorder.push(to);
                     parent.push(v);
                     let r = g.edge_range(to);
@@ -151,10 +156,11 @@ pub fn dominators(g: &Graph, root: u32, keep_edge: impl Fn(usize) -> bool) -> Do
     }
     let n = preorder.len();
 
-    // 2. Predecessors in preorder numbers, CSR. The counts become end
+    // 2. Those predecessors in preorder numbers, CSR. The counts become end
     // offsets, and filling each list backwards turns them into start offsets:
     // no separate cursor array. Sources are visited in node order, so the
-    // edge arrays are read sequentially.
+    // edge arrays are read sequentially; with no such predecessor at all
+    // (a heap that is a tree) the scan is skipped.
     first_pred.truncate(n + 1);
     for i in 1..n {
         first_pred[i] += first_pred[i - 1];
@@ -162,22 +168,28 @@ pub fn dominators(g: &Graph, root: u32, keep_edge: impl Fn(usize) -> bool) -> Do
     let total = if n > 0 { first_pred[n - 1] } else { 0 };
     first_pred[n] = total;
     let mut preds = vec![0u32; total as usize];
-    for (u, &pu) in pre_of.iter().enumerate() {
-        if pu == NONE {
-            continue;
-        }
-        for e in g.edge_range(u as u32) {
-            if keep_edge(e) {
-                let w = pre_of[g.edge_to(e) as usize] as usize;
-                first_pred[w] -= 1;
-                preds[first_pred[w] as usize] = pu;
+    if extra_preds > 0 {
+        for (u, &pu) in pre_of.iter().enumerate() {
+            if pu == NONE {
+                continue;
+            }
+            for e in g.edge_range(u as u32) {
+                if keep_edge(e) {
+                    let w = pre_of[g.edge_to(e) as usize] as usize;
+                    if parent[w] != pu {
+                        first_pred[w] -= 1;
+                        preds[first_pred[w] as usize] = pu;
+                    }
+                }
             }
         }
     }
 
     // 3. Semidominators, in reverse preorder. `ancestor` is the link forest
     // of Lengauer–Tarjan; it starts as the DFS parent, and a vertex v is
-    // linked (its tree edge is in the forest) once v > w.
+    // linked (its tree edge is in the forest) once v > w. A vertex is not
+    // linked before its own turn, so `ancestor[w]` is still its DFS parent
+    // then: the candidate its tree edge offers.
     let mut ancestor = parent;
     let mut semi: Vec<u32> = (0..n as u32).collect();
     let mut label: Vec<u32> = semi.clone();
@@ -186,8 +198,9 @@ pub fn dominators(g: &Graph, root: u32, keep_edge: impl Fn(usize) -> bool) -> Do
     let mut idom = vec![0u32; n];
     let mut path: Vec<u32> = Vec::new();
     for w in (1..n).rev() {
-        idom[w] = ancestor[w];
-        let mut s = w as u32;
+        let p = ancestor[w];
+        idom[w] = p;
+        let mut s = p;
         for &v in &preds[first_pred[w] as usize..first_pred[w + 1] as usize] {
             let x = eval(&mut ancestor, &semi, &mut label, &mut path, w as u32, v);
             s = s.min(semi[x as usize]);
@@ -197,7 +210,6 @@ pub fn dominators(g: &Graph, root: u32, keep_edge: impl Fn(usize) -> bool) -> Do
     drop(label);
     drop(ancestor);
     drop(preds);
-    drop(first_pred);
 
     // 4. NCA: the idom of w is the nearest ancestor of its DFS parent in the
     // (already final, since numbered lower) dominator tree whose number is at
@@ -210,28 +222,36 @@ pub fn dominators(g: &Graph, root: u32, keep_edge: impl Fn(usize) -> bool) -> Do
         idom[w] = x;
     }
     drop(semi);
-    drop(pre_of);
 
-    // 5. Back to node numbers, and the children lists.
-    let mut idom_of = vec![NONE; node_count];
-    let mut first_child = vec![0u32; node_count + 1];
-    for w in 1..n {
-        let d = preorder[idom[w] as usize];
-        idom_of[preorder[w] as usize] = d;
-        first_child[d as usize + 1] += 1;
+    // 5. Back to node numbers, and the children lists. `pre_of` becomes the
+    // per-node idom in place and `first_pred` the child offsets, so these
+    // node-sized arrays cost no fresh pages.
+    let mut idom_of = pre_of;
+    for d in idom_of.iter_mut() {
+        if *d != NONE {
+            *d = preorder[idom[*d as usize] as usize];
+        }
     }
+    idom_of[root as usize] = NONE;
     drop(idom);
-    for i in 0..node_count {
-        first_child[i + 1] += first_child[i];
+    // Counts, then end offsets; filling backwards in node order leaves start
+    // offsets and each list in increasing node order.
+    let mut first_child = first_pred;
+    first_child.clear();
+    first_child.resize(node_count + 1, 0);
+    for &d in &idom_of {
+        if d != NONE {
+            first_child[d as usize] += 1;
+        }
+    }
+    for i in 1..=node_count {
+        first_child[i] += first_child[i - 1];
     }
     let mut children = vec![0u32; n - 1];
-    {
-        let mut fill: Vec<u32> = first_child[..node_count].to_vec();
-        for (v, &d) in idom_of.iter().enumerate() {
-            if d != NONE {
-                children[fill[d as usize] as usize] = v as u32;
-                fill[d as usize] += 1;
-            }
+    for (v, &d) in idom_of.iter().enumerate().rev() {
+        if d != NONE {
+            first_child[d as usize] -= 1;
+            children[first_child[d as usize] as usize] = v as u32;
         }
     }
 
