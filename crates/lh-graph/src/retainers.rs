@@ -4,7 +4,8 @@ use crate::Graph;
 use std::collections::VecDeque;
 
 const UNREACHED: u32 = u32::MAX;
-const NO_EDGE: u64 = u64::MAX;
+/// Edge indices are below [`crate::MAX_EDGES`], so `u32::MAX` is free.
+const NO_EDGE: u32 = u32::MAX;
 
 /// The shortest-path tree from the root: for every reachable node, the edge
 /// by which the cheapest path from the root arrives.
@@ -21,7 +22,7 @@ pub struct RetainerTree {
     /// Per node: the cost of its cheapest path, or [`UNREACHED`].
     dist: Vec<u32>,
     /// Per node: the last edge of that path, or [`NO_EDGE`].
-    parent: Vec<u64>,
+    parent: Vec<u32>,
 }
 
 impl RetainerTree {
@@ -70,14 +71,14 @@ impl RetainerTree {
                     };
                     if nd < dist[to] {
                         dist[to] = nd;
-                        parent[to] = e as u64;
+                        parent[to] = e as u32;
                         buckets[(nd & 255) as usize].push_back(to as u32);
                         queued += 1;
                     } else if nd == dist[to]
-                        && (e as u64) < parent[to]
+                        && (e as u32) < parent[to]
                         && settled[to / 64] & (1u64 << (to % 64)) == 0
                     {
-                        parent[to] = e as u64;
+                        parent[to] = e as u32;
                     }
                 }
             }
