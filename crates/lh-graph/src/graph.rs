@@ -142,6 +142,33 @@ impl GraphBuilder {
         self.edge_label.push(label);
     }
 
+    /// Appends the nodes and edges of `other` after this builder's, so that
+    /// threads can build the parts of one graph side by side. `other`
+    /// numbers its edge sources from 0 (its first node becomes node
+    /// `self.node_count()`); its edge targets are already numbers of the
+    /// whole graph, checked by `build` like any other. An error of either
+    /// builder makes `build` fail.
+    pub fn append(&mut self, other: GraphBuilder) {
+        if let Some(e) = other.error {
+            self.fail(e);
+        }
+        let (nodes, edges) = (self.self_size.len(), self.edge_to.len());
+        if nodes + other.self_size.len() > MAX_NODES {
+            return self.fail(GraphError::TooManyNodes { limit: MAX_NODES });
+        }
+        if edges + other.edge_to.len() > MAX_EDGES {
+            return self.fail(GraphError::TooManyEdges { limit: MAX_EDGES });
+        }
+        self.first_edge.resize(nodes, edges as u32);
+        self.first_edge
+            .extend(other.first_edge.iter().map(|&f| f + edges as u32));
+        self.edge_to.extend_from_slice(&other.edge_to);
+        self.edge_label.extend_from_slice(&other.edge_label);
+        self.self_size.extend_from_slice(&other.self_size);
+        self.big_sizes
+            .extend(other.big_sizes.iter().map(|&(n, s)| (n + nodes as u32, s)));
+    }
+
     /// The number of nodes added so far.
     pub fn node_count(&self) -> usize {
         self.self_size.len()
@@ -287,6 +314,33 @@ mod tests {
             vec![0, 2, 2]
         );
         assert_eq!(g.self_size(3), 40);
+    }
+
+    #[test]
+    fn appended_parts_make_one_graph() {
+        let mut a = GraphBuilder::new(0, 0);
+        a.add_node(1);
+        a.add_node(2);
+        a.add_edge(0, 3, 7);
+        let mut b = GraphBuilder::new(0, 0);
+        b.add_node(3);
+        b.add_node(1 << 40);
+        b.add_edge(1, 0, 8); // node 3 of the whole
+        b.add_edge(1, 2, 9);
+        a.append(b);
+        let mut c = GraphBuilder::new(0, 0);
+        c.add_node(5);
+        a.append(c);
+        let g = a.build().unwrap();
+        assert_eq!(g.node_count(), 5);
+        assert_eq!(g.edges(0).collect::<Vec<_>>(), vec![(0, 3, 7)]);
+        assert_eq!(
+            g.edges(1).count() + g.edges(2).count() + g.edges(4).count(),
+            0
+        );
+        assert_eq!(g.edges(3).collect::<Vec<_>>(), vec![(1, 0, 8), (2, 2, 9)]);
+        assert_eq!(g.self_size(3), 1 << 40);
+        assert_eq!(g.self_size(4), 5);
     }
 
     #[test]

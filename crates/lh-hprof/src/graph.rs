@@ -12,7 +12,7 @@
 use crate::ids::IdIndex;
 use crate::input::id_at;
 use crate::walk::{self, ClassDump, Header, Static, Visitor};
-use crate::{java_name, source, Error, IdMap, Progress, RootKind, Strings};
+use crate::{java_name, source, source_part, Error, IdMap, Progress, RootKind, Strings};
 use lh_graph::{Graph, GraphBuilder};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -186,12 +186,31 @@ impl Heap {
     }
 }
 
+/// At most this many threads read pass 2; each costs a read buffer.
+const MAX_PARTS: usize = 8;
+
 /// Reads a dump into its object graph, in two passes. Fails with
 /// [`Error::TooBig`] before building the graph if it cannot fit in memory.
+///
+/// Pass 2 of an uncompressed dump is split at record boundaries that pass 1
+/// noted, and its parts are read by one thread per core, each building the
+/// edges of its own run of nodes. HotSpot writes the heap in 1 MiB segments,
+/// so the parts come out even.
 pub fn open(path: &Path, progress: Progress<'_>) -> Result<Heap, Error> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    open_in_parts(path, progress, threads.min(MAX_PARTS))
+}
+
+fn open_in_parts(path: &Path, progress: Progress<'_>, parts: usize) -> Result<Heap, Error> {
     let counter = Arc::new(AtomicU64::new(0));
     let (mut inp, header, size) = source(path, counter.clone())?;
-    let mut p1 = Collect::new(header.id_size);
+    // A gzip stream cannot be entered in the middle: one part.
+    let part_len = if inp.gzip {
+        u64::MAX
+    } else {
+        size / parts as u64
+    };
+    let mut p1 = Collect::new(header.id_size, inp.offset(), part_len);
     {
         let mut tick = || progress(counter.load(Ordering::Relaxed), 2 * size);
         walk::walk(&mut inp, header, &mut p1, &mut tick)?;
@@ -201,13 +220,39 @@ pub fn open(path: &Path, progress: Progress<'_>) -> Result<Heap, Error> {
     check_memory(heap.nodes(), heap.edge_bound)?;
 
     let counter2 = Arc::new(AtomicU64::new(0));
-    let (mut inp, _, _) = source(path, counter2.clone())?;
-    let mut p2 = Edges::new(&mut heap);
-    {
+    let sizes = std::mem::take(&mut heap.sizes);
+    let heap = heap;
+    let part = |k: usize, tick: &mut dyn FnMut()| -> Result<GraphBuilder, Error> {
+        let mut inp = if heap.parts.len() == 1 {
+            source(path, counter2.clone())?.0
+        } else {
+            let end = heap.parts.get(k + 1).map(|p| p.offset);
+            source_part(path, heap.parts[k].offset, end, counter2.clone())?
+        };
+        let mut edges = Edges::new(&heap, k, &sizes);
+        walk::walk(&mut inp, header, &mut edges, tick)?;
+        Ok(edges.builder)
+    };
+    let builders = std::thread::scope(|scope| {
+        let rest: Vec<_> = (1..heap.parts.len())
+            .map(|k| scope.spawn(move || part(k, &mut || {})))
+            .collect();
+        // This thread reports progress: `progress` need not be `Sync`.
         let mut tick = || progress(size + counter2.load(Ordering::Relaxed), 2 * size);
-        walk::walk(&mut inp, header, &mut p2, &mut tick)?;
+        let first = part(0, &mut tick);
+        std::iter::once(first)
+            .chain(
+                rest.into_iter()
+                    .map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
+            )
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    drop(sizes);
+    let mut builders = builders.into_iter();
+    let mut builder = builders.next().expect("there is always a first part");
+    for b in builders {
+        builder.append(b);
     }
-    let builder = p2.builder;
     progress(2 * size, 2 * size);
     Ok(Heap {
         header,
@@ -273,6 +318,19 @@ struct Collect {
     sizes: Vec<u32>,
     roots: Vec<(u64, RootKind)>,
     edge_bound: u64,
+    /// Where pass 2 may be split, and the length it aims each part at.
+    parts: Vec<Part>,
+    part_len: u64,
+}
+
+/// One part of pass 2: the records from byte `offset` to the next part's,
+/// holding the nodes from `node` on, with at most `edge_bound` edges
+/// (the first part's bound covers the whole graph, which it ends up holding).
+#[derive(Debug, Clone, Copy)]
+struct Part {
+    offset: u64,
+    node: u32,
+    edge_bound: u64,
 }
 
 /// Pass 1's result, input of pass 2.
@@ -293,6 +351,7 @@ struct Pass1 {
     /// (loader node, class node) pairs, sorted by loader node.
     loader_edges: Vec<(u32, u32)>,
     edge_bound: u64,
+    parts: Vec<Part>,
     total_shallow: u64,
     total_count: u64,
 }
@@ -309,7 +368,9 @@ impl Pass1 {
 }
 
 impl Collect {
-    fn new(id_size: u8) -> Self {
+    /// `start` is the offset of the first record; pass 2 gets a part for
+    /// about every `part_len` bytes.
+    fn new(id_size: u8, start: u64, part_len: u64) -> Self {
         let mut classes: Vec<Class> = (0..PRIM_CLASSES as u8)
             .map(|t| Class {
                 name: format!("{}[]", crate::names::primitive(t)),
@@ -331,6 +392,12 @@ impl Collect {
             sizes: vec![0],
             roots: Vec::new(),
             edge_bound: 0,
+            parts: vec![Part {
+                offset: start,
+                node: 0,
+                edge_bound: 0,
+            }],
+            part_len: part_len.max(1),
         }
     }
 
@@ -470,6 +537,7 @@ impl Collect {
             statics,
             loader_edges: Vec::new(),
             edge_bound: self.edge_bound,
+            parts: self.parts,
             total_shallow,
             total_count,
         };
@@ -495,6 +563,12 @@ impl Collect {
         le.sort_unstable();
         p.edge_bound += (p.roots.len() + 2 * le.len()) as u64;
         p.loader_edges = le;
+        // Each part's bound from the running totals noted at the splits.
+        for k in (1..p.parts.len()).rev() {
+            let end = p.parts.get(k + 1).map_or(self.edge_bound, |n| n.edge_bound);
+            p.parts[k].edge_bound = end - p.parts[k].edge_bound;
+        }
+        p.parts[0].edge_bound = p.edge_bound;
         Ok(p)
     }
 }
@@ -507,6 +581,16 @@ fn own_bytes(fields: &[(u64, u8)], id_size: u8) -> u32 {
 }
 
 impl Visitor for Collect {
+    fn record(&mut self, at: u64) {
+        let last = self.parts[self.parts.len() - 1];
+        if at.saturating_sub(last.offset) >= self.part_len && self.parts.len() < MAX_PARTS {
+            self.parts.push(Part {
+                offset: at,
+                node: self.ids.len() as u32,
+                edge_bound: self.edge_bound,
+            });
+        }
+    }
     fn utf8(&mut self, id: u64, text: &[u8]) {
         self.strings.add(id, text);
     }
@@ -559,40 +643,62 @@ impl Visitor for Collect {
     }
 }
 
-/// Pass 2: the edges, node by node.
+/// Pass 2 over one part: the edges of its nodes, node by node.
 struct Edges<'a> {
-    p: &'a mut Pass1,
+    p: &'a Pass1,
+    /// The part's nodes, numbered from 0: node `base + i` is its node `i`.
     builder: GraphBuilder,
+    base: u32,
+    /// The node after the part's last.
+    end: u32,
     /// The next node in file order.
     next: u32,
     next_static: usize,
     next_loader: usize,
 }
 
+const CHANGED: &str = "the dump changed between passes: more objects than before";
+
 impl<'a> Edges<'a> {
-    fn new(p: &'a mut Pass1) -> Self {
-        let mut builder = GraphBuilder::new(p.nodes(), p.edge_bound as usize);
-        for s in std::mem::take(&mut p.sizes) {
+    /// Pass 2 of part `k`, whose nodes have these shallow sizes (by node).
+    fn new(p: &'a Pass1, k: usize, sizes: &[u32]) -> Self {
+        let part = p.parts[k];
+        let (base, end) = (
+            part.node,
+            p.parts.get(k + 1).map_or(p.nodes(), |n| n.node as usize),
+        );
+        let mut builder = GraphBuilder::new(end - base as usize, part.edge_bound as usize);
+        for &s in &sizes[base as usize..end] {
             builder.add_node(u64::from(s));
         }
-        for &(node, kind) in &p.roots {
-            builder.add_edge(0, node, Label(kind as u32).0);
+        let mut next = base;
+        if base == 0 {
+            // The synthetic root comes first.
+            for &(node, kind) in &p.roots {
+                builder.add_edge(0, node, Label(kind as u32).0);
+            }
+            next = 1;
         }
         // `p.statics` is in class-dump order, which is node order.
+        let next_static = p
+            .statics
+            .partition_point(|s| p.classes[s.0 as usize].node.is_none_or(|n| n < base));
         Edges {
             p,
             builder,
-            next: 1,
-            next_static: 0,
-            next_loader: 0,
+            base,
+            end: end as u32,
+            next,
+            next_static,
+            next_loader: p.loader_edges.partition_point(|l| l.0 < base),
         }
     }
 
     /// Takes the next node number, which must be the one pass 1 gave `id`.
     fn node(&mut self) -> Result<u32, String> {
         let n = self.next;
-        if n as usize >= self.p.nodes() {
-            return Err("the dump changed between passes: more objects than before".into());
+        if n >= self.end {
+            return Err(CHANGED.into());
         }
         self.next += 1;
         Ok(n)
@@ -600,7 +706,7 @@ impl<'a> Edges<'a> {
 
     fn edge(&mut self, from: u32, target: u64, label: u32) {
         if let Some(to) = self.p.lookup(target) {
-            self.builder.add_edge(from, to, label);
+            self.builder.add_edge(from - self.base, to, label);
         }
     }
 
@@ -614,7 +720,7 @@ impl<'a> Edges<'a> {
             && self.p.loader_edges[self.next_loader].0 == node
         {
             let to = self.p.loader_edges[self.next_loader].1;
-            self.builder.add_edge(node, to, N_CLASS);
+            self.builder.add_edge(node - self.base, to, N_CLASS);
             self.next_loader += 1;
         }
     }
@@ -622,9 +728,10 @@ impl<'a> Edges<'a> {
 
 impl Visitor for Edges<'_> {
     fn class_dump(&mut self, c: &ClassDump<'_>) -> Result<(), String> {
-        let Some(&k) = self.p.class_of.get(self.next as usize) else {
-            return Err("the dump changed between passes: more objects than before".into());
-        };
+        if self.next >= self.end {
+            return Err(CHANGED.into());
+        }
+        let k = self.p.class_of[self.next as usize];
         let i = k & CLASS_MASK;
         if k >> KIND_SHIFT != K_CLASS || self.p.classes[i as usize].id != c.id {
             return Ok(()); // the repeated dump of a class, which pass 1 skipped

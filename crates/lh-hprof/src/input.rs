@@ -45,6 +45,14 @@ impl<R: Read> Input<R> {
         }
     }
 
+    /// A reader of a stream whose first byte is at `offset` of the dump.
+    pub fn starting_at(src: R, offset: u64) -> Self {
+        Input {
+            base: offset,
+            ..Input::new(src)
+        }
+    }
+
     /// Offset of the next byte.
     #[inline]
     pub fn offset(&self) -> u64 {

@@ -215,6 +215,25 @@ pub(crate) fn source(
     Ok((inp, h, size))
 }
 
+/// Opens bytes `start..end` (to the end of the file if `end` is `None`) of
+/// an uncompressed dump, for one part of a pass that threads share. `start`
+/// must be a record boundary that an earlier pass found.
+pub(crate) fn source_part(
+    path: &Path,
+    start: u64,
+    end: Option<u64>,
+    counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> Result<Input<Box<dyn Read>>, Error> {
+    use std::io::Seek;
+    let mut file = std::fs::File::open(path)?;
+    file.seek(std::io::SeekFrom::Start(start))?;
+    let counted = Counting {
+        inner: file.take(end.map_or(u64::MAX, |e| e - start)),
+        n: counter,
+    };
+    Ok(Input::starting_at(Box::new(counted), start))
+}
+
 /// Counts the bytes read from the file, whatever decompresses them.
 struct Counting<R> {
     inner: R,

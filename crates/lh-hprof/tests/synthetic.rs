@@ -241,6 +241,81 @@ fn every_version_id_size_and_container() {
     }
 }
 
+/// Many segments, with references forward and back across them, a class
+/// dumped late and its loader: the graph read in parallel parts (plain file)
+/// equals the one read in a single part (gzip cannot be split).
+#[test]
+fn parts_read_side_by_side_make_the_same_graph() {
+    let mut w = W::new("1.0.2", 8);
+    w.class(0x100, 1, "Node");
+    w.class(0x200, 2, "Loader");
+    w.class(0x300, 3, "Late");
+    w.string(10, "next");
+    w.string(11, "back");
+    w.string(12, "ITEMS");
+    w.class_dump(0x100, 0, &[], &[(10, 2), (11, 2)]);
+    w.class_dump(0x200, 0, &[], &[]);
+    w.flush(0x1C);
+    let n = 400u64;
+    let id = |i: u64| 0x10_000 + 0x20 * i;
+    for i in 0..n {
+        let mut body = Vec::new();
+        w.idv(id((i * 7 + 3) % n), &mut body); // next: anywhere
+        w.idv(if i % 5 == 0 { 0 } else { id(i / 2) }, &mut body); // back
+        w.instance(id(i), 0x100, &body);
+        if i == 100 {
+            w.instance(0x9_0000, 0x200, &[]); // the loader of Late
+        }
+        if i == 250 {
+            // A class dumped mid-heap, with a static and a loader.
+            let mut b = vec![0x20];
+            w.idv(0x300, &mut b);
+            b.extend(0u32.to_be_bytes());
+            for v in [0, 0x9_0000, 0, 0, 0, 0] {
+                w.idv(v, &mut b);
+            }
+            b.extend(0u32.to_be_bytes());
+            b.extend(0u16.to_be_bytes());
+            b.extend(1u16.to_be_bytes());
+            w.idv(12, &mut b);
+            b.push(2);
+            w.idv(id(7), &mut b);
+            b.extend(0u16.to_be_bytes());
+            w.heap.extend(b);
+        }
+        w.bytes(0x80_0000 + i, 16);
+        if i % 10 == 9 {
+            w.flush(0x1C);
+        }
+    }
+    w.root(0x05, 0x100, 0);
+    w.root(0x01, id(0), 8);
+    w.flush(0x1C);
+    w.record(0x2C, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let graph = |gz: bool| {
+        let heap = open(&write(&dir, "d", &w.out, gz), &|_, _| {}).unwrap();
+        let g = &heap.graph;
+        (0..g.node_count() as u32)
+            .map(|v| {
+                (
+                    heap.key(v).to_string(),
+                    g.self_size(v),
+                    g.edges(v).collect::<Vec<_>>(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let (plain, gz) = (graph(false), graph(true));
+    assert_eq!(plain.len() as u64, 1 + 3 + 2 * n + 1);
+    assert_eq!(plain, gz);
+    // Late's class object holds ITEMS; the loader holds Late.
+    let late = plain.iter().position(|r| r.0 == "Late").unwrap() as u32;
+    assert!(plain
+        .iter()
+        .any(|r| r.0 == "Loader" && r.2.iter().any(|e| e.1 == late)));
+}
+
 #[test]
 fn errors_name_offset_and_record() {
     let dir = tempfile::tempdir().unwrap();
