@@ -11,9 +11,13 @@
 
 use crate::ids::IdIndex;
 use crate::input::id_at;
+use crate::input::Input;
 use crate::walk::{self, ClassDump, Header, Static, Visitor};
-use crate::{java_name, source, source_part, Error, IdMap, Progress, RootKind, Strings};
+use crate::{
+    java_name, record_starts, source, source_part, Error, IdMap, Progress, RootKind, Strings,
+};
 use lh_graph::{Graph, GraphBuilder};
+use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -186,67 +190,76 @@ impl Heap {
     }
 }
 
-/// At most this many threads read pass 2; each costs a read buffer.
+/// At most this many threads read a dump; each costs a read buffer.
 const MAX_PARTS: usize = 8;
 
 /// Reads a dump into its object graph, in two passes. Fails with
 /// [`Error::TooBig`] before building the graph if it cannot fit in memory.
 ///
-/// Pass 2 of an uncompressed dump is split at record boundaries that pass 1
-/// noted, and its parts are read by one thread per core, each building the
-/// edges of its own run of nodes. HotSpot writes the heap in 1 MiB segments,
-/// so the parts come out even.
+/// An uncompressed dump is split at record boundaries into one part per
+/// core, and both passes read the parts side by side: pass 1 collects each
+/// part's objects on its own and joins them in file order, pass 2 builds
+/// each part's edges and joins the CSR arrays. HotSpot writes the heap in
+/// 1 MiB segments, so the parts come out even.
 pub fn open(path: &Path, progress: Progress<'_>) -> Result<Heap, Error> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     open_in_parts(path, progress, threads.min(MAX_PARTS))
 }
 
 fn open_in_parts(path: &Path, progress: Progress<'_>, parts: usize) -> Result<Heap, Error> {
-    let counter = Arc::new(AtomicU64::new(0));
-    let (mut inp, header, size) = source(path, counter.clone())?;
+    let (inp, header, size) = source(path, Arc::default())?;
     // A gzip stream cannot be entered in the middle: one part.
-    let part_len = if inp.gzip {
-        u64::MAX
+    let starts = if inp.gzip || parts < 2 {
+        vec![inp.offset()]
     } else {
-        size / parts as u64
+        let first = inp.offset();
+        record_starts(
+            path,
+            first,
+            size.saturating_sub(first).div_ceil(parts as u64),
+        )?
     };
-    let mut p1 = Collect::new(header.id_size, inp.offset(), part_len);
-    {
-        let mut tick = || progress(counter.load(Ordering::Relaxed), 2 * size);
-        walk::walk(&mut inp, header, &mut p1, &mut tick)?;
-    }
     drop(inp);
+
+    let counter = Arc::new(AtomicU64::new(0));
+    let collected = {
+        let mut tick = || progress(counter.load(Ordering::Relaxed), 2 * size);
+        in_parts(path, &starts, &counter, &mut tick, |k, inp, tick| {
+            let mut c = Collect::new(header.id_size, k == 0);
+            walk::walk(inp, header, &mut c, tick)?;
+            Ok(c)
+        })?
+    };
+    let mut collected = collected.into_iter();
+    let mut p1 = collected.next().expect("there is always a first part");
+    let mut part_list = vec![Part {
+        node: 0,
+        edge_bound: 0,
+    }];
+    for c in collected {
+        part_list.push(Part {
+            node: p1.ids.len() as u32,
+            edge_bound: c.edge_bound,
+        });
+        p1.append(c)?;
+    }
     let mut heap = p1.finish(header)?;
+    // The first part's builder ends up holding the whole graph.
+    part_list[0].edge_bound = heap.edge_bound;
+    heap.parts = part_list;
     check_memory(heap.nodes(), heap.edge_bound)?;
 
     let counter2 = Arc::new(AtomicU64::new(0));
     let sizes = std::mem::take(&mut heap.sizes);
     let heap = heap;
-    let part = |k: usize, tick: &mut dyn FnMut()| -> Result<GraphBuilder, Error> {
-        let mut inp = if heap.parts.len() == 1 {
-            source(path, counter2.clone())?.0
-        } else {
-            let end = heap.parts.get(k + 1).map(|p| p.offset);
-            source_part(path, heap.parts[k].offset, end, counter2.clone())?
-        };
-        let mut edges = Edges::new(&heap, k, &sizes);
-        walk::walk(&mut inp, header, &mut edges, tick)?;
-        Ok(edges.builder)
-    };
-    let builders = std::thread::scope(|scope| {
-        let rest: Vec<_> = (1..heap.parts.len())
-            .map(|k| scope.spawn(move || part(k, &mut || {})))
-            .collect();
-        // This thread reports progress: `progress` need not be `Sync`.
+    let builders = {
         let mut tick = || progress(size + counter2.load(Ordering::Relaxed), 2 * size);
-        let first = part(0, &mut tick);
-        std::iter::once(first)
-            .chain(
-                rest.into_iter()
-                    .map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
-            )
-            .collect::<Result<Vec<_>, _>>()
-    })?;
+        in_parts(path, &starts, &counter2, &mut tick, |k, inp, tick| {
+            let mut edges = Edges::new(&heap, k, &sizes);
+            walk::walk(inp, header, &mut edges, tick)?;
+            Ok(edges.builder)
+        })?
+    };
     drop(sizes);
     let mut builders = builders.into_iter();
     let mut builder = builders.next().expect("there is always a first part");
@@ -263,6 +276,40 @@ fn open_in_parts(path: &Path, progress: Progress<'_>, parts: usize) -> Result<He
         names: heap.names,
         total_shallow: heap.total_shallow,
         total_count: heap.total_count,
+    })
+}
+
+/// Runs `pass` over each part of the dump (parts start at `starts`), side
+/// by side: the first on this thread, which reports progress through `tick`
+/// (`progress` need not be `Sync`), the others on threads of their own.
+/// The results come in part order; an error of an earlier part wins.
+fn in_parts<T: Send>(
+    path: &Path,
+    starts: &[u64],
+    counter: &Arc<AtomicU64>,
+    tick: &mut dyn FnMut(),
+    pass: impl Fn(usize, &mut Input<Box<dyn Read>>, &mut dyn FnMut()) -> Result<T, Error> + Sync,
+) -> Result<Vec<T>, Error> {
+    let run = |k: usize, tick: &mut dyn FnMut()| -> Result<T, Error> {
+        let mut inp = if starts.len() == 1 {
+            source(path, counter.clone())?.0
+        } else {
+            source_part(path, starts[k], starts.get(k + 1).copied(), counter.clone())?
+        };
+        pass(k, &mut inp, tick)
+    };
+    std::thread::scope(|scope| {
+        let run = &run;
+        let rest: Vec<_> = (1..starts.len())
+            .map(|k| scope.spawn(move || run(k, &mut || {})))
+            .collect();
+        let first = run(0, tick);
+        std::iter::once(first)
+            .chain(
+                rest.into_iter()
+                    .map(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
+            )
+            .collect()
     })
 }
 
@@ -318,17 +365,12 @@ struct Collect {
     sizes: Vec<u32>,
     roots: Vec<(u64, RootKind)>,
     edge_bound: u64,
-    /// Where pass 2 may be split, and the length it aims each part at.
-    parts: Vec<Part>,
-    part_len: u64,
 }
 
-/// One part of pass 2: the records from byte `offset` to the next part's,
-/// holding the nodes from `node` on, with at most `edge_bound` edges
-/// (the first part's bound covers the whole graph, which it ends up holding).
+/// One part of the dump: the nodes from `node` on, with at most
+/// `edge_bound` edges.
 #[derive(Debug, Clone, Copy)]
 struct Part {
-    offset: u64,
     node: u32,
     edge_bound: u64,
 }
@@ -368,9 +410,8 @@ impl Pass1 {
 }
 
 impl Collect {
-    /// `start` is the offset of the first record; pass 2 gets a part for
-    /// about every `part_len` bytes.
-    fn new(id_size: u8, start: u64, part_len: u64) -> Self {
+    /// Collects one part of a dump; the first holds the synthetic root.
+    fn new(id_size: u8, first: bool) -> Self {
         let mut classes: Vec<Class> = (0..PRIM_CLASSES as u8)
             .map(|t| Class {
                 name: format!("{}[]", crate::names::primitive(t)),
@@ -378,7 +419,7 @@ impl Collect {
             })
             .collect();
         classes.shrink_to_fit();
-        Collect {
+        let mut c = Collect {
             id_size,
             strings: Strings::default(),
             class_names: IdMap::default(),
@@ -386,19 +427,97 @@ impl Collect {
             classes,
             statics: Vec::new(),
             statics_size: Vec::new(),
-            // The synthetic root.
-            ids: vec![0],
-            class_of: vec![K_ROOT << KIND_SHIFT],
-            sizes: vec![0],
+            ids: Vec::new(),
+            class_of: Vec::new(),
+            sizes: Vec::new(),
             roots: Vec::new(),
             edge_bound: 0,
-            parts: vec![Part {
-                offset: start,
-                node: 0,
-                edge_bound: 0,
-            }],
-            part_len: part_len.max(1),
+        };
+        if first {
+            c.ids.push(0);
+            c.class_of.push(K_ROOT << KIND_SHIFT);
+            c.sizes.push(0);
         }
+        c
+    }
+
+    /// Appends the next part of the dump, collected on its own, as if one
+    /// read had gone on through it: its nodes follow ours, its classes are
+    /// matched by id (the new ones numbered in the order it met them), and
+    /// the dump of a class we already have is dropped with its node and
+    /// statics, as a sequential read skips a repeated class dump.
+    fn append(&mut self, mut other: Collect) -> Result<(), Error> {
+        self.strings.append(other.strings);
+        self.class_names.extend(other.class_names);
+        // Local class index → ours; the local nodes of repeated dumps, and
+        // the local classes whose statics go with them.
+        let mut map: Vec<u32> = (0..PRIM_CLASSES).collect();
+        let mut repeated: Vec<u32> = Vec::new();
+        let mut dropped = vec![false; other.classes.len()];
+        let mut dumped: Vec<(u32, u32)> = Vec::new();
+        for (local, c) in other
+            .classes
+            .drain(..)
+            .enumerate()
+            .skip(PRIM_CLASSES as usize)
+        {
+            let g = self.class_index(c.id);
+            map.push(g);
+            let Some(node) = c.node else { continue };
+            let ours = &mut self.classes[g as usize];
+            if ours.node.is_some() {
+                repeated.push(node);
+                dropped[local] = true;
+                continue;
+            }
+            ours.super_id = c.super_id;
+            ours.loader = c.loader;
+            ours.fields = c.fields;
+            dumped.push((g, node));
+        }
+        repeated.sort_unstable();
+        if !repeated.is_empty() {
+            remove_nodes(&mut other.ids, &repeated);
+            remove_nodes(&mut other.class_of, &repeated);
+            remove_nodes(&mut other.sizes, &repeated);
+        }
+        let base = self.ids.len() as u64;
+        if base + other.ids.len() as u64 >= u64::from(u32::MAX - 1) {
+            return Err(Error::TooBig(
+                "more than 4 billion objects: too many for one graph".into(),
+            ));
+        }
+        // A node's number drops by the repeated dumps before it.
+        for (g, node) in dumped {
+            let before = repeated.partition_point(|&r| r < node) as u32;
+            self.classes[g as usize].node = Some(base as u32 + node - before);
+        }
+        self.ids.append(&mut other.ids);
+        self.sizes.append(&mut other.sizes);
+        self.class_of.extend(
+            other
+                .class_of
+                .iter()
+                .map(|&k| (k & !CLASS_MASK) | map[(k & CLASS_MASK) as usize]),
+        );
+        let kept = |c: u32| !dropped[c as usize];
+        self.statics.extend(
+            other
+                .statics
+                .iter()
+                .filter(|s| kept(s.0))
+                .map(|&(c, name, target)| (map[c as usize], name, target)),
+        );
+        self.statics_size.extend(
+            other
+                .statics_size
+                .iter()
+                .filter(|s| kept(s.0))
+                .map(|&(c, size)| (map[c as usize], size)),
+        );
+        self.roots.append(&mut other.roots);
+        self.edge_bound += other.edge_bound;
+        Ok(())
     }
 
     fn class_index(&mut self, id: u64) -> u32 {
@@ -537,7 +656,7 @@ impl Collect {
             statics,
             loader_edges: Vec::new(),
             edge_bound: self.edge_bound,
-            parts: self.parts,
+            parts: Vec::new(),
             total_shallow,
             total_count,
         };
@@ -563,14 +682,17 @@ impl Collect {
         le.sort_unstable();
         p.edge_bound += (p.roots.len() + 2 * le.len()) as u64;
         p.loader_edges = le;
-        // Each part's bound from the running totals noted at the splits.
-        for k in (1..p.parts.len()).rev() {
-            let end = p.parts.get(k + 1).map_or(self.edge_bound, |n| n.edge_bound);
-            p.parts[k].edge_bound = end - p.parts[k].edge_bound;
-        }
-        p.parts[0].edge_bound = p.edge_bound;
         Ok(p)
     }
+}
+
+/// Removes the elements at `nodes` (sorted) from a per-node array.
+fn remove_nodes<T>(v: &mut Vec<T>, nodes: &[u32]) {
+    let mut i = 0u32;
+    v.retain(|_| {
+        i += 1;
+        nodes.binary_search(&(i - 1)).is_err()
+    });
 }
 
 fn own_bytes(fields: &[(u64, u8)], id_size: u8) -> u32 {
@@ -581,16 +703,6 @@ fn own_bytes(fields: &[(u64, u8)], id_size: u8) -> u32 {
 }
 
 impl Visitor for Collect {
-    fn record(&mut self, at: u64) {
-        let last = self.parts[self.parts.len() - 1];
-        if at.saturating_sub(last.offset) >= self.part_len && self.parts.len() < MAX_PARTS {
-            self.parts.push(Part {
-                offset: at,
-                node: self.ids.len() as u32,
-                edge_bound: self.edge_bound,
-            });
-        }
-    }
     fn utf8(&mut self, id: u64, text: &[u8]) {
         self.strings.add(id, text);
     }

@@ -234,6 +234,33 @@ pub(crate) fn source_part(
     Ok(Input::starting_at(Box::new(counted), start))
 }
 
+/// Offsets of records of an uncompressed dump at which it can be cut into
+/// parts of about `every` bytes, from `first` (the first record) on: a skim
+/// over the record headers, whose lengths say where the next one starts.
+/// The skim stops quietly at anything malformed; the passes report it.
+pub(crate) fn record_starts(path: &Path, first: u64, every: u64) -> Result<Vec<u64>, Error> {
+    use std::io::{BufReader, Seek, SeekFrom};
+    let mut f = BufReader::with_capacity(64 << 10, std::fs::File::open(path)?);
+    f.seek(SeekFrom::Start(first))?;
+    let mut starts = vec![first];
+    let (mut at, every) = (first, every.max(1));
+    let mut head = [0u8; 9];
+    while f.read_exact(&mut head).is_ok() {
+        let len = u64::from(u32::from_be_bytes([head[5], head[6], head[7], head[8]]));
+        at += 9 + len;
+        if f.seek_relative(len as i64).is_err() {
+            break;
+        }
+        if at - starts[starts.len() - 1] >= every {
+            starts.push(at);
+        }
+    }
+    // A part cut at the very end would be empty.
+    let size = f.get_ref().metadata()?.len();
+    starts.retain(|&s| s < size);
+    Ok(starts)
+}
+
 /// Counts the bytes read from the file, whatever decompresses them.
 struct Counting<R> {
     inner: R,
@@ -312,6 +339,14 @@ impl Strings {
         let start = self.arena.len();
         self.arena.extend_from_slice(text);
         self.at.insert(id, (start, text.len() as u32));
+    }
+
+    /// Adds the strings of a later part of the dump (a later id wins, as
+    /// in [`Strings::add`]).
+    pub fn append(&mut self, other: Strings) {
+        for (id, (start, len)) in other.at {
+            self.add(id, &other.arena[start..start + len as usize]);
+        }
     }
 
     pub fn get(&self, id: u64) -> Option<&str> {

@@ -34,8 +34,6 @@ pub(crate) struct ClassDump<'a> {
 /// What a pass does with each record. Errors are plain messages; the walker
 /// adds offset and record.
 pub(crate) trait Visitor {
-    /// A record starts at byte `at`: a place a later pass may start from.
-    fn record(&mut self, _at: u64) {}
     fn utf8(&mut self, _id: u64, _text: &[u8]) {}
     fn load_class(&mut self, _class: u64, _name: u64) {}
     fn root(&mut self, _kind: RootKind, _id: u64) {}
@@ -139,7 +137,6 @@ pub(crate) fn walk<R: Read, V: Visitor>(
             tick();
             next_tick = at + TICK;
         }
-        v.record(at);
         let tag = inp.u8()?;
         inp.ctx.tag = Some(tag);
         inp.ctx.tag_at = at;

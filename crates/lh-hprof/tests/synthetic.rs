@@ -53,11 +53,23 @@ impl W {
     }
     /// CLASS_DUMP with object statics and fields (name ids given).
     fn class_dump(&mut self, id: u64, sup: u64, statics: &[(u64, u64)], fields: &[(u64, u8)]) {
+        self.class_dump_by(id, sup, 0, statics, fields);
+    }
+    /// CLASS_DUMP of a class defined by the class loader object `loader`.
+    fn class_dump_by(
+        &mut self,
+        id: u64,
+        sup: u64,
+        loader: u64,
+        statics: &[(u64, u64)],
+        fields: &[(u64, u8)],
+    ) {
         let mut b = vec![0x20];
         self.idv(id, &mut b);
         b.extend(0u32.to_be_bytes());
         self.idv(sup, &mut b);
-        for _ in 0..5 {
+        self.idv(loader, &mut b);
+        for _ in 0..4 {
             self.idv(0, &mut b);
         }
         b.extend(0u32.to_be_bytes());
@@ -268,20 +280,11 @@ fn parts_read_side_by_side_make_the_same_graph() {
         }
         if i == 250 {
             // A class dumped mid-heap, with a static and a loader.
-            let mut b = vec![0x20];
-            w.idv(0x300, &mut b);
-            b.extend(0u32.to_be_bytes());
-            for v in [0, 0x9_0000, 0, 0, 0, 0] {
-                w.idv(v, &mut b);
-            }
-            b.extend(0u32.to_be_bytes());
-            b.extend(0u16.to_be_bytes());
-            b.extend(1u16.to_be_bytes());
-            w.idv(12, &mut b);
-            b.push(2);
-            w.idv(id(7), &mut b);
-            b.extend(0u16.to_be_bytes());
-            w.heap.extend(b);
+            w.class_dump_by(0x300, 0, 0x9_0000, &[(12, id(7))], &[]);
+        }
+        if i == 300 {
+            // A repeated dump (of a class the first part dumped) adds nothing.
+            w.class_dump(0x200, 0, &[(12, id(9))], &[]);
         }
         w.bytes(0x80_0000 + i, 16);
         if i % 10 == 9 {
@@ -307,6 +310,7 @@ fn parts_read_side_by_side_make_the_same_graph() {
             .collect::<Vec<_>>()
     };
     let (plain, gz) = (graph(false), graph(true));
+    // The root, three class objects (one dumped twice), the objects, the loader.
     assert_eq!(plain.len() as u64, 1 + 3 + 2 * n + 1);
     assert_eq!(plain, gz);
     // Late's class object holds ITEMS; the loader holds Late.
