@@ -207,7 +207,6 @@ pub fn dominators(g: &Graph, root: u32, keep_edge: impl Fn(usize) -> bool) -> Do
         }
         semi[w] = s;
     }
-    drop(label);
     drop(ancestor);
     drop(preds);
 
@@ -224,8 +223,8 @@ pub fn dominators(g: &Graph, root: u32, keep_edge: impl Fn(usize) -> bool) -> Do
     drop(semi);
 
     // 5. Back to node numbers, and the children lists. `pre_of` becomes the
-    // per-node idom in place and `first_pred` the child offsets, so these
-    // node-sized arrays cost no fresh pages.
+    // per-node idom in place, `first_pred` the child offsets and `label` the
+    // children, so these large arrays cost no fresh pages.
     let mut idom_of = pre_of;
     for d in idom_of.iter_mut() {
         if *d != NONE {
@@ -247,7 +246,8 @@ pub fn dominators(g: &Graph, root: u32, keep_edge: impl Fn(usize) -> bool) -> Do
     for i in 1..=node_count {
         first_child[i] += first_child[i - 1];
     }
-    let mut children = vec![0u32; n - 1];
+    let mut children = label;
+    children.truncate(n - 1);
     for (v, &d) in idom_of.iter().enumerate().rev() {
         if d != NONE {
             first_child[d as usize] -= 1;
