@@ -315,13 +315,12 @@ fn compress(
 /// the nodes it dominates, i.e. what freeing it would free. Unreachable nodes
 /// retain 0, since nothing reachable from the root keeps them.
 ///
-/// One backward sweep over the preorder (children after parents), no
-/// recursion.
+/// Self sizes in node order (sequential), then one backward sweep over the
+/// preorder (children after parents), no recursion.
 pub fn retained_sizes(g: &Graph, d: &Dominators) -> Vec<u64> {
-    let mut retained = vec![0u64; g.node_count()];
-    for &n in d.preorder() {
-        retained[n as usize] = g.self_size(n);
-    }
+    let mut retained: Vec<u64> = (0..g.node_count() as u32)
+        .map(|n| if d.is_reachable(n) { g.self_size(n) } else { 0 })
+        .collect();
     for &n in d.preorder().iter().rev() {
         if let Some(up) = d.idom(n) {
             retained[up as usize] += retained[n as usize];
