@@ -103,14 +103,17 @@ pub fn dominators(g: &Graph, root: u32, keep_edge: impl Fn(usize) -> bool) -> Do
     // DFS parent: the parent's edges only ever offer the parent as a
     // semidominator candidate, which step 3 starts from anyway. In a heap
     // most objects have one referrer, so this leaves few predecessors to
-    // store.
+    // store, and while they are few (up to one per 8 nodes) the DFS notes
+    // them itself, as (target, source) preorder numbers.
     let mut pre_of = vec![NONE; node_count];
     let mut preorder: Vec<u32> = Vec::new();
     let mut parent: Vec<u32> = Vec::new();
     // Indexed by preorder number; becomes the predecessor CSR offsets.
     // u32 is enough: there are no more kept in-edges than edges (MAX_EDGES).
     let mut first_pred = vec![0u32; node_count + 1];
-    let mut extra_preds = 0usize;
+    let cap = node_count / 8;
+    let mut noted: Vec<(u32, u32)> = Vec::new();
+    let mut too_many = false;
     {
         pre_of[root as usize] = 0;
         preorder.push(root);
@@ -136,7 +139,11 @@ pub fn dominators(g: &Graph, root: u32, keep_edge: impl Fn(usize) -> bool) -> Do
                 }
                 if parent[p as usize] != v {
                     first_pred[p as usize] += 1;
-                    extra_preds += 1;
+                    if noted.len() < cap {
+                        noted.push((p, v));
+                    } else {
+                        too_many = true;
+                    }
                 }
             }
             match descend {
@@ -158,9 +165,9 @@ pub fn dominators(g: &Graph, root: u32, keep_edge: impl Fn(usize) -> bool) -> Do
 
     // 2. Those predecessors in preorder numbers, CSR. The counts become end
     // offsets, and filling each list backwards turns them into start offsets:
-    // no separate cursor array. Sources are visited in node order, so the
-    // edge arrays are read sequentially; with no such predecessor at all
-    // (a heap that is a tree) the scan is skipped.
+    // no separate cursor array. The lists come from the DFS's notes, or when
+    // it had too many to note, from a scan of the graph that visits sources
+    // in node order, so the edge arrays are read sequentially.
     first_pred.truncate(n + 1);
     for i in 1..n {
         first_pred[i] += first_pred[i - 1];
@@ -168,7 +175,12 @@ pub fn dominators(g: &Graph, root: u32, keep_edge: impl Fn(usize) -> bool) -> Do
     let total = if n > 0 { first_pred[n - 1] } else { 0 };
     first_pred[n] = total;
     let mut preds = vec![0u32; total as usize];
-    if extra_preds > 0 {
+    if !too_many {
+        for &(w, v) in &noted {
+            first_pred[w as usize] -= 1;
+            preds[first_pred[w as usize] as usize] = v;
+        }
+    } else {
         for (u, &pu) in pre_of.iter().enumerate() {
             if pu == NONE {
                 continue;
@@ -184,6 +196,8 @@ pub fn dominators(g: &Graph, root: u32, keep_edge: impl Fn(usize) -> bool) -> Do
             }
         }
     }
+
+    drop(noted);
 
     // 3. Semidominators, in reverse preorder. `ancestor` is the link forest
     // of Lengauer–Tarjan; it starts as the DFS parent, and a vertex v is
