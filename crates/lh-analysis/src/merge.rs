@@ -1,7 +1,7 @@
 //! Follows every group across N snapshots: the generic part of a diff.
 
 use crate::Error;
-use lh_model::{Group, GroupStat, Report, Summary};
+use lh_model::{Format, Group, GroupStat, Report, SnapshotInfo, Summary};
 use std::collections::HashMap;
 
 /// Merges summaries (in time order) into a report with no suspects yet.
@@ -31,13 +31,31 @@ pub fn merge(summaries: &[Summary]) -> Result<Report, Error> {
                 .or_insert_with(|| vec![GroupStat::default(); n])[i] = *v;
         }
     }
+    Ok(report(
+        first.format,
+        &first.unit,
+        summaries.iter().map(|s| s.info.clone()).collect(),
+        rows.into_iter().map(|(k, v)| (k.to_string(), v)),
+    ))
+}
+
+/// A report from groups already followed across snapshots: each row is a key
+/// and its stats in every snapshot, in time order. For formats that match
+/// groups across snapshots themselves, cheaper than by key string (tracemalloc).
+pub fn report(
+    format: Format,
+    unit: &str,
+    snapshots: Vec<SnapshotInfo>,
+    rows: impl IntoIterator<Item = (String, Vec<GroupStat>)>,
+) -> Report {
+    let n = snapshots.len();
     let mut groups: Vec<Group> = rows
         .into_iter()
         .map(|(key, stats)| {
             let bytes: Vec<i64> = stats.iter().map(|s| s.bytes).collect();
             let count: Vec<i64> = stats.iter().map(|s| s.count).collect();
             Group {
-                key: key.to_string(),
+                key,
                 delta_bytes: bytes[n - 1] - bytes[0],
                 delta_count: count[n - 1] - count[0],
                 monotonic: n >= 3 && bytes.windows(2).all(|w| w[1] > w[0]),
@@ -57,14 +75,14 @@ pub fn merge(summaries: &[Summary]) -> Result<Report, Error> {
                 .then_with(|| a.key.cmp(&b.key))
         });
     }
-    Ok(Report {
-        format: first.format,
-        unit: first.unit.clone(),
-        snapshots: summaries.iter().map(|s| s.info.clone()).collect(),
+    Report {
+        format,
+        unit: unit.to_string(),
+        snapshots,
         groups,
         suspects: Vec::new(),
         details: Default::default(),
-    })
+    }
 }
 
 fn describe(s: &Summary) -> String {
@@ -77,7 +95,6 @@ fn describe(s: &Summary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lh_model::{Format, SnapshotInfo};
 
     fn summary(path: &str, rows: &[(&str, i64)]) -> Summary {
         Summary {

@@ -2,10 +2,10 @@
 //! `Snapshot.compare_to` (`--by lineno|filename|traceback`, `--cumulative`),
 //! and the `unbounded-cache` pattern read from the source line that allocates.
 
-use crate::merge::merge;
+use crate::merge::report;
 use crate::suspects::{rank, Thresholds};
 use crate::{Error, Options};
-use lh_model::{human_bytes, Format, GroupStat, Pattern, Report, SnapshotInfo, Summary};
+use lh_model::{human_bytes, Format, GroupStat, Pattern, Report, SnapshotInfo};
 use lh_tracemalloc::KeyType;
 use std::path::{Path, PathBuf};
 
@@ -42,46 +42,23 @@ pub fn open(path: &Path) -> Result<lh_tracemalloc::Snapshot, Error> {
     })
 }
 
-fn summarize(path: &Path, opts: &Options, key: KeyType) -> Result<Summary, Error> {
-    let snap = open(path)?;
-    let groups = lh_tracemalloc::group_by(&snap, key, opts.cumulative)
-        .map_err(|e| Error::Usage(e.to_string()))?
-        .into_iter()
-        .map(|(tb, s)| {
-            (
-                lh_tracemalloc::key_string(&tb, key),
-                GroupStat {
-                    bytes: s.size,
-                    count: s.count,
-                },
-            )
-        })
-        .collect();
-    Ok(Summary {
-        format: Format::Tracemalloc,
-        unit: "bytes".into(),
-        sample_type: None,
-        info: SnapshotInfo {
-            path: path.display().to_string(),
-            total_bytes: snap.total_size() as i64,
-            total_count: snap.len() as i64,
-        },
-        groups,
-    })
+fn info(path: &Path, snap: &lh_tracemalloc::Snapshot) -> SnapshotInfo {
+    SnapshotInfo {
+        path: path.display().to_string(),
+        total_bytes: snap.total_size() as i64,
+        total_count: snap.len() as i64,
+    }
 }
 
-fn summaries(paths: &[PathBuf], opts: &Options, key: KeyType) -> Result<Vec<Summary>, Error> {
-    // Snapshots are independent until merged: read as many at once as there
-    // are cores (each is reduced to its groups and freed before the next batch).
+/// Reads the snapshots, as many at once as there are cores: each is reduced
+/// to sums per traceback while it is read, so all of them fit in memory.
+fn read_all(paths: &[PathBuf], opts: &Options) -> Result<Vec<lh_tracemalloc::Snapshot>, Error> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let total = paths.len() as u64;
     let mut out = Vec::with_capacity(paths.len());
     for batch in paths.chunks(threads) {
-        let done: Vec<Result<Summary, Error>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = batch
-                .iter()
-                .map(|p| scope.spawn(move || summarize(p, opts, key)))
-                .collect();
+        let done: Vec<Result<_, Error>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = batch.iter().map(|p| scope.spawn(move || open(p))).collect();
             handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
@@ -95,10 +72,29 @@ fn summaries(paths: &[PathBuf], opts: &Options, key: KeyType) -> Result<Vec<Summ
     Ok(out)
 }
 
+/// The snapshots' groups, followed across them by lh-tracemalloc (by index
+/// and content hash), as a report without suspects: key strings are built
+/// once per group, not once per snapshot, and never hashed.
+fn report_of(paths: &[PathBuf], opts: &Options, key: KeyType) -> Result<Report, Error> {
+    let snaps = read_all(paths, opts)?;
+    let refs: Vec<&lh_tracemalloc::Snapshot> = snaps.iter().collect();
+    let groups = lh_tracemalloc::group(&refs, key, opts.cumulative)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let rows = groups.iter().map(|g| {
+        let stats = g.stats.iter().map(|s| GroupStat {
+            bytes: s.size,
+            count: s.count,
+        });
+        (g.key.text(), stats.collect())
+    });
+    let infos = paths.iter().zip(&snaps).map(|(p, s)| info(p, s)).collect();
+    Ok(report(Format::Tracemalloc, "bytes", infos, rows))
+}
+
 /// Diffs N snapshots in time order.
 pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
     let key = key_type(opts)?;
-    let mut report = merge(&summaries(paths, opts, key)?)?;
+    let mut report = report_of(paths, opts, key)?;
     let mut suspects = rank(&report, THRESHOLDS);
     for s in &mut suspects {
         // The allocating line is the most recent frame: the first of a traceback key.
@@ -133,7 +129,7 @@ pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
 /// One snapshot: the largest groups, as `Snapshot.statistics`.
 pub fn analyze(path: &Path, opts: &Options) -> Result<Report, Error> {
     let key = key_type(opts)?;
-    merge(&[summarize(path, opts, key)?])
+    report_of(&[path.to_path_buf()], opts, key)
 }
 
 /// Names the long-lived collection a `file:line` adds to, when the source is

@@ -64,7 +64,7 @@ pub(crate) fn parse(data: &[u8]) -> Result<Snapshot, Error> {
                 "trace {i} names traceback {tb}, which is not in tracebacks"
             ))
         })?;
-        b.trace(*size, *tb);
+        b.trace(*size, *tb)?;
     }
     Ok(b.finish())
 }

@@ -12,8 +12,9 @@ mod compare;
 mod json;
 mod pickle;
 
-pub use compare::{compare_to, group_by, key_string, Frame, KeyType, Stat, StatisticDiff};
+pub use compare::{compare_to, group, Frame, Group, Key, KeyType, Stat, StatisticDiff};
 
+use hashbrown::hash_table::{Entry, HashTable};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -53,7 +54,11 @@ pub enum Error {
 }
 
 /// One snapshot in compact arrays. Frames of a traceback are kept in
-/// tracemalloc's own order, most recent call first.
+/// tracemalloc's own order, most recent call first. Filenames, frames and
+/// tracebacks are interned by content, so within one snapshot equal indices
+/// mean equal keys. Traces are summed per traceback as they are read: every
+/// grouping CPython offers is a function of the traceback, so nothing reads
+/// a single trace again.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     /// `tracemalloc.get_traceback_limit()` when the snapshot was taken.
@@ -64,27 +69,25 @@ pub struct Snapshot {
     /// Traceback `i` is `tb_frames[tb_start[i]..tb_start[i + 1]]`.
     tb_start: Vec<u32>,
     tb_frames: Vec<u32>,
-    sizes: Vec<u64>,
-    trace_tb: Vec<u32>,
+    /// Size and number of the traces of each traceback.
+    per_tb: Vec<Stat>,
+    traces: usize,
+    total_size: i64,
 }
 
 impl Snapshot {
     /// Number of traces (memory blocks).
     pub fn len(&self) -> usize {
-        self.sizes.len()
+        self.traces
     }
 
     pub fn is_empty(&self) -> bool {
-        self.sizes.is_empty()
+        self.traces == 0
     }
 
     /// Bytes in all traces.
     pub fn total_size(&self) -> u64 {
-        self.sizes.iter().sum()
-    }
-
-    fn tracebacks(&self) -> usize {
-        self.tb_start.len().saturating_sub(1)
+        self.total_size as u64
     }
 
     /// The frames of traceback `i`, most recent first.
@@ -98,13 +101,23 @@ impl Snapshot {
     }
 }
 
+/// Folds one more part (an index, a line, a part's hash) into a key's hash:
+/// a multiply whose high half is folded down, since hashbrown picks buckets
+/// from the low bits and tags from the high ones.
+fn mix(h: u64, v: u64) -> u64 {
+    let x = (h ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^ (x >> 29)
+}
+
 /// Interns filenames, frames and tracebacks while a reader fills a [`Snapshot`].
+/// The tables hold indices into the snapshot's own arrays, hashed with [`mix`]:
+/// a snapshot has hundreds of thousands of frame tuples to intern.
 #[derive(Default)]
 struct Builder {
     snap: Snapshot,
     files: HashMap<Box<str>, u32>,
-    frames: HashMap<(u32, i64), u32>,
-    tracebacks: HashMap<Box<[u32]>, u32>,
+    frames: HashTable<u32>,
+    tracebacks: HashTable<u32>,
 }
 
 impl Builder {
@@ -125,30 +138,54 @@ impl Builder {
     }
 
     fn frame(&mut self, file: u32, line: i64) -> u32 {
-        let next = self.snap.frames.len() as u32;
-        let i = *self.frames.entry((file, line)).or_insert(next);
-        if i == next {
-            self.snap.frames.push((file, line));
+        let frames = &mut self.snap.frames;
+        let hash = |(file, line): (u32, i64)| mix(u64::from(file), line as u64);
+        match self.frames.entry(
+            hash((file, line)),
+            |i| frames[*i as usize] == (file, line),
+            |i| hash(frames[*i as usize]),
+        ) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => {
+                let i = frames.len() as u32;
+                frames.push((file, line));
+                e.insert(i);
+                i
+            }
         }
-        i
     }
 
     /// Interns a traceback by content, so that equal tracebacks group together
     /// as CPython's tuple equality does.
     fn traceback(&mut self, frames: &[u32]) -> u32 {
-        if let Some(i) = self.tracebacks.get(frames) {
+        let snap = &mut self.snap;
+        let hash = |frames: &[u32]| frames.iter().fold(0, |h, f| mix(h, u64::from(*f)));
+        let found = self
+            .tracebacks
+            .find(hash(frames), |i| snap.traceback(*i as usize) == frames);
+        if let Some(i) = found {
             return *i;
         }
-        let i = self.snap.tracebacks() as u32;
-        self.snap.tb_frames.extend_from_slice(frames);
-        self.snap.tb_start.push(self.snap.tb_frames.len() as u32);
-        self.tracebacks.insert(frames.into(), i);
+        let i = snap.per_tb.len() as u32;
+        snap.tb_frames.extend_from_slice(frames);
+        snap.tb_start.push(snap.tb_frames.len() as u32);
+        snap.per_tb.push(Stat::default());
+        let snap = &self.snap;
+        self.tracebacks
+            .insert_unique(hash(frames), i, |i| hash(snap.traceback(*i as usize)));
         i
     }
 
-    fn trace(&mut self, size: u64, tb: u32) {
-        self.snap.sizes.push(size);
-        self.snap.trace_tb.push(tb);
+    /// Counts one trace; sizes beyond `i64` are refused (CPython's are `size_t`
+    /// of real memory blocks).
+    fn trace(&mut self, size: u64, tb: u32) -> Result<(), Error> {
+        let size = i64::try_from(size)
+            .map_err(|_| Error::NotSnapshot(format!("a trace of {size} bytes")))?;
+        let s = &mut self.snap;
+        s.per_tb[tb as usize].add(Stat { size, count: 1 });
+        s.traces += 1;
+        s.total_size = s.total_size.saturating_add(size);
+        Ok(())
     }
 
     fn finish(self) -> Snapshot {
@@ -211,32 +248,23 @@ fn from_pickle(data: &[u8]) -> Result<Snapshot, Error> {
             .ok_or_else(|| not("the Snapshot's traces are not a list"))?,
     };
     let mut b = Builder::new();
-    b.snap.traceback_limit = match limit {
-        Some(V::Int(n)) => Some(n),
-        _ => None,
-    };
+    b.snap.traceback_limit = limit.and_then(|v| l.int(v));
     let mut resolved = Resolved(vec![u32::MAX; l.arena.len()]);
     let mut frames = Vec::new();
-    b.snap.sizes.reserve(items.len());
-    b.snap.trace_tb.reserve(items.len());
     for (i, t) in items.iter().enumerate() {
         let bad = |what: &str| Error::NotSnapshot(format!("trace {i}: {what}"));
         // (domain, size, traceback) up to Python 3.8; 3.9+ adds total_nframe.
-        let Some(Obj::Trace {
-            size,
-            traceback: tb_id,
-        }) = l.obj(*t)
-        else {
+        let V::Trace(t) = *t else {
             return Err(bad(
                 "expected (domain, size >= 0, traceback[, total_nframe])",
             ));
         };
-        let (size, tb_id, tb) = (*size, *tb_id, V::Obj(*tb_id));
+        let (size, tb_id) = (l.trace_size[t as usize], l.trace_tb[t as usize]);
         let mut idx = resolved.get(tb_id, TRACEBACK)?;
         if idx == u32::MAX {
             frames.clear();
             for f in l
-                .tuple(tb)
+                .tuple(V::Obj(tb_id))
                 .ok_or_else(|| bad("the traceback is not a tuple"))?
             {
                 let V::Obj(f_id) = *f else {
@@ -244,18 +272,21 @@ fn from_pickle(data: &[u8]) -> Result<Snapshot, Error> {
                 };
                 let mut frame = resolved.get(f_id, FRAME)?;
                 if frame == u32::MAX {
-                    let Some([name @ V::Obj(n_id), V::Int(line)]) = l.tuple(*f) else {
+                    let Some(&[name @ V::Obj(n_id), line]) = l.tuple(*f) else {
                         return Err(bad("a frame is not (filename, lineno)"));
                     };
-                    let mut file = resolved.get(*n_id, FILE)?;
+                    let line = l
+                        .int(line)
+                        .ok_or_else(|| bad("a frame is not (filename, lineno)"))?;
+                    let mut file = resolved.get(n_id, FILE)?;
                     if file == u32::MAX {
                         let name = l
-                            .str(*name)
+                            .str(name)
                             .ok_or_else(|| bad("a filename is not a string"))?;
                         file = b.file(name);
-                        resolved.set(*n_id, FILE, file)?;
+                        resolved.set(n_id, FILE, file)?;
                     }
-                    frame = b.frame(file, *line);
+                    frame = b.frame(file, line);
                     resolved.set(f_id, FRAME, frame)?;
                 }
                 frames.push(frame);
@@ -263,7 +294,7 @@ fn from_pickle(data: &[u8]) -> Result<Snapshot, Error> {
             idx = b.traceback(&frames);
             resolved.set(tb_id, TRACEBACK, idx)?;
         }
-        b.trace(size, idx);
+        b.trace(size, idx)?;
     }
     Ok(b.finish())
 }

@@ -11,18 +11,27 @@
 //!
 //! Values live in one arena and the stack and memo hold indices into it, so an
 //! object referenced a million times through the memo (a shared traceback, an
-//! interned filename) exists once.
+//! interned filename) exists once. A snapshot is mostly its million trace
+//! tuples, so those get columns of their own instead of arena slots, and a
+//! value is 8 bytes: memory touched per trace, not opcodes, bounds the speed.
 
 use crate::Error;
 use std::collections::HashMap;
 
-/// A value on the stack or in the memo: small scalars inline, the rest by index.
+/// A value on the stack, in the memo, a list or a tuple: small scalars inline,
+/// the rest by index. Integers beyond `i32` (pickle's BININT range) are
+/// [`Obj::Int`], which keeps this 8 bytes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum V {
     None,
     Bool(bool),
-    Int(i64),
+    Int(i32),
     Obj(u32),
+    /// A tuple of a trace's shape, `(domain, size, traceback[, total_nframe])`:
+    /// its size and traceback are in [`Loaded::trace_size`] and
+    /// [`Loaded::trace_tb`] at this index. The domain is dropped, as
+    /// `compare_to` ignores it.
+    Trace(u32),
 }
 
 /// The two classes a tracemalloc dump may name.
@@ -46,13 +55,8 @@ pub(crate) enum Obj {
         start: usize,
         len: usize,
     },
-    /// A tuple of a trace's shape, `(domain, size, traceback, total_nframe)`
-    /// (or without `total_nframe`), kept without the domain: a snapshot has a
-    /// million of these and only size and traceback are ever read.
-    Trace {
-        size: u64,
-        traceback: u32,
-    },
+    /// An integer that does not fit [`V::Int`].
+    Int(i64),
     // The rare kinds are boxed so that every arena slot stays 24 bytes (a
     // bare Vec would make each of the million slots 32): hence the allow.
     #[allow(clippy::box_collection)]
@@ -77,10 +81,17 @@ pub(crate) struct Loaded<'a> {
     pub root: V,
     pub arena: Vec<Obj>,
     tuples: Vec<V>,
+    /// Size and traceback (an arena index) of each [`V::Trace`].
+    pub trace_size: Vec<u64>,
+    pub trace_tb: Vec<u32>,
     data: &'a [u8],
 }
 
 impl Loaded<'_> {
+    pub fn int(&self, v: V) -> Option<i64> {
+        int_of(&self.arena, v)
+    }
+
     pub fn obj(&self, v: V) -> Option<&Obj> {
         match v {
             V::Obj(i) => self.arena.get(i as usize),
@@ -155,6 +166,8 @@ struct Machine<'a> {
     arena: Vec<Obj>,
     tuples: Vec<V>,
     memo: Vec<V>,
+    trace_size: Vec<u64>,
+    trace_tb: Vec<u32>,
     /// Memo slots written out of order (BINPUT with a sparse index); pickle
     /// itself numbers them densely, so this stays empty for real dumps.
     sparse: HashMap<u32, V>,
@@ -168,18 +181,21 @@ pub(crate) fn load(data: &[u8]) -> Result<Loaded<'_>, Error> {
     if data[0] != 0x80 {
         return Err(old_protocol(data));
     }
-    // A trace costs about 18 bytes of pickle, one arena slot, one memo slot
-    // and four tuple slots: reserving up front saves copying while growing
-    // (untouched reserved pages cost nothing).
-    let n = data.len() / 16;
+    // A trace costs 12 to 20 bytes of pickle, one memo slot and one list
+    // slot; a shared traceback of k frames some 5k bytes, k + 1 arena slots
+    // and 3k tuple slots. Reserving what the smallest encodings could need
+    // saves copying while growing: untouched reserved pages cost nothing.
+    let n = data.len();
     let mut m = Machine {
         data,
         pos: 0,
         stack: Vec::new(),
         marks: Vec::new(),
-        arena: Vec::with_capacity(n),
-        tuples: Vec::with_capacity(4 * n),
-        memo: Vec::with_capacity(n),
+        arena: Vec::with_capacity(n / 16),
+        tuples: Vec::with_capacity(n / 2),
+        memo: Vec::with_capacity(n / 8),
+        trace_size: Vec::with_capacity(n / 12),
+        trace_tb: Vec::with_capacity(n / 12),
         sparse: HashMap::new(),
     };
     let root = m.run()?;
@@ -187,6 +203,8 @@ pub(crate) fn load(data: &[u8]) -> Result<Loaded<'_>, Error> {
         root,
         arena: m.arena,
         tuples: m.tuples,
+        trace_size: m.trace_size,
+        trace_tb: m.trace_tb,
         data,
     })
 }
@@ -293,15 +311,15 @@ impl<'a> Machine<'a> {
     /// Moves the top `n` stack values into a new tuple.
     fn tuple_of_top(&mut self, n: usize) {
         let from = self.stack.len() - n;
-        if let [V::Int(_), V::Int(size), V::Obj(tb)]
-        | [V::Int(_), V::Int(size), V::Obj(tb), V::Int(_) | V::None] = self.stack[from..]
+        if let [domain, size, V::Obj(tb)] | [domain, size, V::Obj(tb), V::Int(_) | V::None] =
+            self.stack[from..]
         {
-            if let Ok(size) = u64::try_from(size) {
+            let int = |v| int_of(&self.arena, v);
+            if let (Some(_), Some(Ok(size))) = (int(domain), int(size).map(u64::try_from)) {
                 self.stack.truncate(from);
-                self.push(Obj::Trace {
-                    size,
-                    traceback: tb,
-                });
+                self.stack.push(V::Trace(self.trace_size.len() as u32));
+                self.trace_size.push(size);
+                self.trace_tb.push(tb);
                 return;
             }
         }
@@ -399,15 +417,15 @@ impl<'a> Machine<'a> {
                 0x89 => self.stack.push(V::Bool(false)),
                 b'J' => {
                     let v = self.u32()? as i32;
-                    self.stack.push(V::Int(v as i64));
+                    self.stack.push(V::Int(v));
                 }
                 b'K' => {
                     let v = self.u8()?;
-                    self.stack.push(V::Int(v as i64));
+                    self.stack.push(V::Int(v.into()));
                 }
                 b'M' => {
                     let v = self.u16()?;
-                    self.stack.push(V::Int(v as i64));
+                    self.stack.push(V::Int(v.into()));
                 }
                 0x8a | 0x8b => {
                     // LONG1, LONG4: little-endian two's complement
@@ -419,7 +437,10 @@ impl<'a> Machine<'a> {
                     let b = self.take(n)?;
                     let v = long(b)
                         .ok_or_else(|| self.err(at, "an integer does not fit in 64 bits"))?;
-                    self.stack.push(V::Int(v));
+                    match i32::try_from(v) {
+                        Ok(small) => self.stack.push(V::Int(small)),
+                        Err(_) => self.push(Obj::Int(v)),
+                    }
                 }
                 b'X' => {
                     let n = self.u32()? as usize;
@@ -465,10 +486,18 @@ impl<'a> Machine<'a> {
                     }
                 }
                 b'e' => {
-                    let items = self.pop_mark(at)?;
-                    let l = self.top(at)?;
-                    match self.obj_mut(l, at)? {
-                        Obj::List(list) => list.extend(items),
+                    // APPENDS: moved straight from the stack, as a snapshot's
+                    // million traces arrive in batches of a thousand.
+                    let m = self
+                        .marks
+                        .pop()
+                        .ok_or_else(|| self.err(at, "no MARK on the stack"))?;
+                    let list = match m.checked_sub(1).and_then(|i| self.stack.get(i)) {
+                        Some(V::Obj(l)) => &mut self.arena[*l as usize],
+                        _ => return Err(self.err(at, "APPENDS to something that is not a list")),
+                    };
+                    match list {
+                        Obj::List(list) => list.extend(self.stack.drain(m..)),
                         _ => return Err(self.err(at, "APPENDS to something that is not a list")),
                     }
                 }
@@ -589,6 +618,18 @@ impl<'a> Machine<'a> {
     }
 }
 
+/// The value of an integer, inline or in the arena.
+fn int_of(arena: &[Obj], v: V) -> Option<i64> {
+    match v {
+        V::Int(n) => Some(n.into()),
+        V::Obj(i) => match arena.get(i as usize)? {
+            Obj::Int(n) => Some(*n),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 fn pairs(items: &[V]) -> Option<Vec<(V, V)>> {
     let chunks = items.chunks_exact(2);
     if !chunks.remainder().is_empty() {
@@ -620,8 +661,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn arena_slots_stay_small() {
+    fn slots_stay_small() {
         assert_eq!(std::mem::size_of::<Obj>(), 24);
+        assert_eq!(std::mem::size_of::<V>(), 8);
     }
 
     #[test]
