@@ -263,7 +263,17 @@ fn frames_text(s: &Snapshot, frames: &[u32]) -> String {
     if frames.is_empty() {
         return "<unknown>".into();
     }
-    let mut out = String::with_capacity(frames.len() * 48);
+    // The exact length first: one allocation, no slack (50k keys of deep
+    // tracebacks are many megabytes).
+    let len: usize = frames
+        .iter()
+        .map(|f| {
+            let (file, line) = s.frame(*f);
+            file.len() + 1 + digits(line)
+        })
+        .sum::<usize>()
+        + 4 * (frames.len() - 1);
+    let mut out = String::with_capacity(len);
     for (i, f) in frames.iter().enumerate() {
         if i > 0 {
             out.push_str(" <- ");
@@ -274,6 +284,14 @@ fn frames_text(s: &Snapshot, frames: &[u32]) -> String {
         push_int(&mut out, line);
     }
     out
+}
+
+/// The length of `n` in decimal, with its sign.
+fn digits(n: i64) -> usize {
+    usize::from(n < 0)
+        + n.unsigned_abs()
+            .checked_ilog10()
+            .map_or(1, |d| d as usize + 1)
 }
 
 /// Appends the decimal digits of `n`.
@@ -355,10 +373,11 @@ mod tests {
 
     #[test]
     fn ints() {
-        for n in [0, 7, -3, 1234567, i64::MIN, i64::MAX] {
+        for n in [0, 7, -3, 10, -10, 99, 1234567, i64::MIN, i64::MAX] {
             let mut s = String::new();
             push_int(&mut s, n);
             assert_eq!(s, n.to_string());
+            assert_eq!(digits(n), s.len());
         }
     }
 }

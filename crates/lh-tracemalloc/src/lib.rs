@@ -117,7 +117,8 @@ struct Builder {
     snap: Snapshot,
     files: HashMap<Box<str>, u32>,
     frames: HashTable<u32>,
-    tracebacks: HashTable<u32>,
+    /// (hash, traceback index)
+    tracebacks: HashTable<(u64, u32)>,
 }
 
 impl Builder {
@@ -156,23 +157,22 @@ impl Builder {
     }
 
     /// Interns a traceback by content, so that equal tracebacks group together
-    /// as CPython's tuple equality does.
+    /// as CPython's tuple equality does. The table keeps each hash, so that
+    /// growing it does not hash every traceback again.
     fn traceback(&mut self, frames: &[u32]) -> u32 {
         let snap = &mut self.snap;
-        let hash = |frames: &[u32]| frames.iter().fold(0, |h, f| mix(h, u64::from(*f)));
-        let found = self
-            .tracebacks
-            .find(hash(frames), |i| snap.traceback(*i as usize) == frames);
-        if let Some(i) = found {
+        let hash = frames.iter().fold(0, |h, f| mix(h, u64::from(*f)));
+        let found = self.tracebacks.find(hash, |(h, i)| {
+            *h == hash && snap.traceback(*i as usize) == frames
+        });
+        if let Some((_, i)) = found {
             return *i;
         }
         let i = snap.per_tb.len() as u32;
         snap.tb_frames.extend_from_slice(frames);
         snap.tb_start.push(snap.tb_frames.len() as u32);
         snap.per_tb.push(Stat::default());
-        let snap = &self.snap;
-        self.tracebacks
-            .insert_unique(hash(frames), i, |i| hash(snap.traceback(*i as usize)));
+        self.tracebacks.insert_unique(hash, (hash, i), |e| e.0);
         i
     }
 
@@ -241,90 +241,57 @@ fn from_pickle(data: &[u8]) -> Result<Snapshot, Error> {
         None => Some(traces),
     }
     .ok_or_else(|| not("the Snapshot's traces have no list"))?;
-    let items: &[V] = match l.obj(list) {
-        Some(Obj::List(v)) => v,
-        _ => l
-            .tuple(list)
-            .ok_or_else(|| not("the Snapshot's traces are not a list"))?,
+    let items: Box<dyn Iterator<Item = V>> = match l.obj(list) {
+        Some(Obj::List(v)) => Box::new(v.iter()),
+        _ => Box::new(
+            l.tuple(list)
+                .ok_or_else(|| not("the Snapshot's traces are not a list"))?
+                .iter()
+                .copied(),
+        ),
     };
     let mut b = Builder::new();
     b.snap.traceback_limit = limit.and_then(|v| l.int(v));
-    let mut resolved = Resolved(vec![u32::MAX; l.arena.len()]);
+    let c = &l.columns;
+    // Tracebacks and filenames are shared objects: each is resolved once, by
+    // arena index (u32::MAX: not yet), in a table per kind so that a crafted
+    // pickle using one object as both cannot mix their indices. Frames are one
+    // tuple per use in CPython's dumps, so they are interned by content instead.
+    let mut tb_of = vec![u32::MAX; l.arena.len()];
+    let mut file_of = vec![u32::MAX; l.arena.len()];
     let mut frames = Vec::new();
-    for (i, t) in items.iter().enumerate() {
+    for (i, t) in items.enumerate() {
         let bad = |what: &str| Error::NotSnapshot(format!("trace {i}: {what}"));
         // (domain, size, traceback) up to Python 3.8; 3.9+ adds total_nframe.
-        let V::Trace(t) = *t else {
+        let V::Trace(t) = t else {
             return Err(bad(
                 "expected (domain, size >= 0, traceback[, total_nframe])",
             ));
         };
-        let (size, tb_id) = (l.trace_size[t as usize], l.trace_tb[t as usize]);
-        let mut idx = resolved.get(tb_id, TRACEBACK)?;
+        let (size, tb_id) = (c.trace_size[t as usize], c.trace_tb[t as usize]);
+        let mut idx = tb_of[tb_id as usize];
         if idx == u32::MAX {
             frames.clear();
             for f in l
                 .tuple(V::Obj(tb_id))
                 .ok_or_else(|| bad("the traceback is not a tuple"))?
             {
-                let V::Obj(f_id) = *f else {
+                let V::Frame(f) = *f else {
                     return Err(bad("a frame is not (filename, lineno)"));
                 };
-                let mut frame = resolved.get(f_id, FRAME)?;
-                if frame == u32::MAX {
-                    let Some(&[name @ V::Obj(n_id), line]) = l.tuple(*f) else {
-                        return Err(bad("a frame is not (filename, lineno)"));
-                    };
-                    let line = l
-                        .int(line)
-                        .ok_or_else(|| bad("a frame is not (filename, lineno)"))?;
-                    let mut file = resolved.get(n_id, FILE)?;
-                    if file == u32::MAX {
-                        let name = l
-                            .str(name)
-                            .ok_or_else(|| bad("a filename is not a string"))?;
-                        file = b.file(name);
-                        resolved.set(n_id, FILE, file)?;
-                    }
-                    frame = b.frame(file, line);
-                    resolved.set(f_id, FRAME, frame)?;
+                let (name, line) = (c.frame_file[f as usize], c.frame_line[f as usize]);
+                let mut file = file_of[name as usize];
+                if file == u32::MAX {
+                    // A frame's filename is a string by construction.
+                    file = b.file(l.str(V::Obj(name)).unwrap_or_default());
+                    file_of[name as usize] = file;
                 }
-                frames.push(frame);
+                frames.push(b.frame(file, line.into()));
             }
             idx = b.traceback(&frames);
-            resolved.set(tb_id, TRACEBACK, idx)?;
+            tb_of[tb_id as usize] = idx;
         }
         b.trace(size, idx)?;
     }
     Ok(b.finish())
-}
-
-const TRACEBACK: u32 = 1;
-const FRAME: u32 = 2;
-const FILE: u32 = 3;
-
-/// Tracebacks, frames and filenames are shared objects in a pickle: each is
-/// resolved once, by arena id. The kind sits in the top two bits, so that a
-/// crafted pickle using one object as two kinds is an error, not a wrong index.
-struct Resolved(Vec<u32>);
-
-impl Resolved {
-    /// The index an object resolved to as `kind`, or `u32::MAX` if not yet resolved.
-    fn get(&self, id: u32, kind: u32) -> Result<u32, Error> {
-        match self.0[id as usize] {
-            u32::MAX => Ok(u32::MAX),
-            v if v >> 30 == kind => Ok(v & ((1 << 30) - 1)),
-            _ => Err(Error::NotSnapshot(
-                "one object is used both as a traceback, a frame or a filename".into(),
-            )),
-        }
-    }
-
-    fn set(&mut self, id: u32, kind: u32, idx: u32) -> Result<(), Error> {
-        if idx >= 1 << 30 {
-            return Err(Error::NotSnapshot("more than 2^30 distinct frames".into()));
-        }
-        self.0[id as usize] = kind << 30 | idx;
-        Ok(())
-    }
 }

@@ -27,11 +27,49 @@ pub(crate) enum V {
     Bool(bool),
     Int(i32),
     Obj(u32),
-    /// A tuple of a trace's shape, `(domain, size, traceback[, total_nframe])`:
-    /// its size and traceback are in [`Loaded::trace_size`] and
-    /// [`Loaded::trace_tb`] at this index. The domain is dropped, as
-    /// `compare_to` ignores it.
+    /// A tuple of a trace's shape, `(domain, size, traceback[, total_nframe])`,
+    /// as [`Columns::trace_size`] and [`Columns::trace_tb`] at this index.
+    /// The domain is dropped, as `compare_to` ignores it.
     Trace(u32),
+    /// A tuple of a frame's shape, `(filename, lineno)`, as
+    /// [`Columns::frame_file`] and [`Columns::frame_line`] at this index.
+    Frame(u32),
+}
+
+/// The two tuple shapes a snapshot is made of, a million of each, in columns
+/// instead of arena slots and tuple pool entries: a trace costs 12 bytes here
+/// and a frame 8, where a tuple costs 24 plus 8 per item.
+#[derive(Default)]
+pub(crate) struct Columns {
+    pub trace_size: Vec<u64>,
+    /// The arena index of the traceback tuple.
+    pub trace_tb: Vec<u32>,
+    /// The arena index of the filename string.
+    pub frame_file: Vec<u32>,
+    pub frame_line: Vec<i32>,
+}
+
+impl Columns {
+    fn with_capacity(traces: usize, frames: usize) -> Self {
+        Columns {
+            trace_size: Vec::with_capacity(traces),
+            trace_tb: Vec::with_capacity(traces),
+            frame_file: Vec::with_capacity(frames),
+            frame_line: Vec::with_capacity(frames),
+        }
+    }
+
+    fn trace(&mut self, size: u64, traceback: u32) -> V {
+        self.trace_size.push(size);
+        self.trace_tb.push(traceback);
+        V::Trace(self.trace_size.len() as u32 - 1)
+    }
+
+    fn frame(&mut self, file: u32, line: i32) -> V {
+        self.frame_file.push(file);
+        self.frame_line.push(line);
+        V::Frame(self.frame_file.len() as u32 - 1)
+    }
 }
 
 /// The two classes a tracemalloc dump may name.
@@ -59,12 +97,41 @@ pub(crate) enum Obj {
     Int(i64),
     // The rare kinds are boxed so that every arena slot stays 24 bytes (a
     // bare Vec would make each of the million slots 32): hence the allow.
-    #[allow(clippy::box_collection)]
-    List(Box<Vec<V>>),
+    List(Box<List>),
     #[allow(clippy::box_collection)]
     Dict(Box<Vec<(V, V)>>),
     Class(Class),
     Instance(Box<Instance>),
+}
+
+/// A list: `run` as [`V::Trace`] values, then `items`. A snapshot's list of
+/// traces holds each trace tuple once, in the order they were built, so it is
+/// a run of trace indices instead of a million values.
+#[derive(Debug, Default)]
+pub(crate) struct List {
+    run: std::ops::Range<u32>,
+    items: Vec<V>,
+}
+
+impl List {
+    fn push(&mut self, v: V) {
+        match v {
+            V::Trace(i) if self.items.is_empty() && (self.run.is_empty() || self.run.end == i) => {
+                if self.run.is_empty() {
+                    self.run.start = i;
+                }
+                self.run.end = i + 1;
+            }
+            _ => self.items.push(v),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = V> + '_ {
+        self.run
+            .clone()
+            .map(V::Trace)
+            .chain(self.items.iter().copied())
+    }
 }
 
 /// An object of an allowed class: constructor arguments and `BUILD` state.
@@ -81,9 +148,7 @@ pub(crate) struct Loaded<'a> {
     pub root: V,
     pub arena: Vec<Obj>,
     tuples: Vec<V>,
-    /// Size and traceback (an arena index) of each [`V::Trace`].
-    pub trace_size: Vec<u64>,
-    pub trace_tb: Vec<u32>,
+    pub columns: Columns,
     data: &'a [u8],
 }
 
@@ -158,6 +223,77 @@ fn old_protocol(data: &[u8]) -> Error {
     Error::Protocol
 }
 
+/// A trace or frame tuple read ahead of the opcode loop: where its opcodes
+/// end, what it is, and the memo slot it is put in.
+struct Ahead {
+    end: usize,
+    shape: Shape,
+    memo: Option<u32>,
+}
+
+enum Shape {
+    /// size, traceback (an arena index)
+    Trace(u64, u32),
+    /// filename (an arena index), line
+    Frame(u32, i32),
+}
+
+/// Reads opcodes ahead of the machine without running them; `None` where the
+/// bytes are not the expected opcode or end.
+struct Reader<'a> {
+    d: &'a [u8],
+    p: usize,
+}
+
+impl Reader<'_> {
+    fn bytes<const N: usize>(&self, at: usize) -> Option<[u8; N]> {
+        self.d.get(at..at + N)?.try_into().ok()
+    }
+
+    /// BININT1, BININT2 or BININT.
+    fn int(&mut self) -> Option<i64> {
+        let (v, n) = match *self.d.get(self.p)? {
+            b'K' => (i64::from(*self.d.get(self.p + 1)?), 2),
+            b'M' => (i64::from(u16::from_le_bytes(self.bytes(self.p + 1)?)), 3),
+            b'J' => (i64::from(i32::from_le_bytes(self.bytes(self.p + 1)?)), 5),
+            _ => return None,
+        };
+        self.p += n;
+        Some(v)
+    }
+
+    /// BINGET or LONG_BINGET: the memo index.
+    fn get(&mut self) -> Option<u32> {
+        let (i, n) = match *self.d.get(self.p)? {
+            b'h' => (u32::from(*self.d.get(self.p + 1)?), 2),
+            b'j' => (u32::from_le_bytes(self.bytes(self.p + 1)?), 5),
+            _ => return None,
+        };
+        self.p += n;
+        Some(i)
+    }
+
+    /// Steps over `op` if it is next.
+    fn op(&mut self, op: u8) -> bool {
+        let here = self.d.get(self.p) == Some(&op);
+        self.p += usize::from(here);
+        here
+    }
+
+    /// MEMOIZE (as slot `next`), BINPUT or LONG_BINPUT if one is next: the
+    /// slot, or `Some(None)` for none.
+    fn memo(&mut self, next: usize) -> Option<Option<u32>> {
+        let (i, n) = match self.d.get(self.p) {
+            Some(0x94) => (u32::try_from(next).ok()?, 1),
+            Some(b'q') => (u32::from(*self.d.get(self.p + 1)?), 2),
+            Some(b'r') => (u32::from_le_bytes(self.bytes(self.p + 1)?), 5),
+            _ => return Some(None),
+        };
+        self.p += n;
+        Some(Some(i))
+    }
+}
+
 struct Machine<'a> {
     data: &'a [u8],
     pos: usize,
@@ -166,8 +302,7 @@ struct Machine<'a> {
     arena: Vec<Obj>,
     tuples: Vec<V>,
     memo: Vec<V>,
-    trace_size: Vec<u64>,
-    trace_tb: Vec<u32>,
+    columns: Columns,
     /// Memo slots written out of order (BINPUT with a sparse index); pickle
     /// itself numbers them densely, so this stays empty for real dumps.
     sparse: HashMap<u32, V>,
@@ -181,21 +316,20 @@ pub(crate) fn load(data: &[u8]) -> Result<Loaded<'_>, Error> {
     if data[0] != 0x80 {
         return Err(old_protocol(data));
     }
-    // A trace costs 12 to 20 bytes of pickle, one memo slot and one list
-    // slot; a shared traceback of k frames some 5k bytes, k + 1 arena slots
-    // and 3k tuple slots. Reserving what the smallest encodings could need
-    // saves copying while growing: untouched reserved pages cost nothing.
+    // A trace costs 12 to 20 bytes of pickle and a frame 6 to 9, each one
+    // memo slot; a traceback of k frames k tuple slots. Reserving what the
+    // smallest encodings could need saves copying while growing: untouched
+    // reserved pages cost nothing.
     let n = data.len();
     let mut m = Machine {
         data,
         pos: 0,
         stack: Vec::new(),
         marks: Vec::new(),
-        arena: Vec::with_capacity(n / 16),
-        tuples: Vec::with_capacity(n / 2),
-        memo: Vec::with_capacity(n / 8),
-        trace_size: Vec::with_capacity(n / 12),
-        trace_tb: Vec::with_capacity(n / 12),
+        arena: Vec::new(),
+        tuples: Vec::with_capacity(n / 6),
+        memo: Vec::with_capacity(n / 6),
+        columns: Columns::with_capacity(n / 12, n / 6),
         sparse: HashMap::new(),
     };
     let root = m.run()?;
@@ -203,8 +337,7 @@ pub(crate) fn load(data: &[u8]) -> Result<Loaded<'_>, Error> {
         root,
         arena: m.arena,
         tuples: m.tuples,
-        trace_size: m.trace_size,
-        trace_tb: m.trace_tb,
+        columns: m.columns,
         data,
     })
 }
@@ -308,25 +441,90 @@ impl<'a> Machine<'a> {
         Ok(())
     }
 
-    /// Moves the top `n` stack values into a new tuple.
+    /// Moves the top `n` stack values into a new tuple: a column entry for
+    /// a trace or a frame, otherwise an arena slot.
     fn tuple_of_top(&mut self, n: usize) {
         let from = self.stack.len() - n;
-        if let [domain, size, V::Obj(tb)] | [domain, size, V::Obj(tb), V::Int(_) | V::None] =
-            self.stack[from..]
-        {
-            let int = |v| int_of(&self.arena, v);
-            if let (Some(_), Some(Ok(size))) = (int(domain), int(size).map(u64::try_from)) {
-                self.stack.truncate(from);
-                self.stack.push(V::Trace(self.trace_size.len() as u32));
-                self.trace_size.push(size);
-                self.trace_tb.push(tb);
-                return;
+        let int = |v| int_of(&self.arena, v);
+        let v = match self.stack[from..] {
+            [domain, size, V::Obj(tb)] | [domain, size, V::Obj(tb), V::Int(_) | V::None] => {
+                match (int(domain), int(size).map(u64::try_from)) {
+                    (Some(_), Some(Ok(size))) => Some(self.columns.trace(size, tb)),
+                    _ => None,
+                }
             }
-        }
-        let start = self.tuples.len();
-        self.tuples.extend_from_slice(&self.stack[from..]);
+            [V::Obj(file), V::Int(line)]
+                if matches!(self.arena[file as usize], Obj::Str { .. }) =>
+            {
+                Some(self.columns.frame(file, line))
+            }
+            _ => None,
+        };
+        let v = v.unwrap_or_else(|| {
+            let start = self.tuples.len();
+            self.tuples.extend_from_slice(&self.stack[from..]);
+            self.alloc(Obj::Tuple { start, len: n })
+        });
         self.stack.truncate(from);
-        self.push(Obj::Tuple { start, len: n });
+        self.stack.push(v);
+    }
+
+    /// After a MARK: one trace tuple as CPython writes it, `BININT* BININT*
+    /// BINGET [BININT*] TUPLE [MEMOIZE | BINPUT]` (domain, size, a traceback
+    /// pickled before, total_nframe), read in one step. A snapshot is mostly
+    /// these, and dispatching their seven opcodes one by one was the reader's
+    /// main cost. `None` for any other shape, which then runs opcode by
+    /// opcode to the same result.
+    fn trace_ahead(&self) -> Option<Ahead> {
+        let mut a = Reader {
+            d: self.data,
+            p: self.pos,
+        };
+        a.int()?;
+        let size = u64::try_from(a.int()?).ok()?;
+        let V::Obj(tb) = *self.memo.get(a.get()? as usize)? else {
+            return None;
+        };
+        if !a.op(b't') {
+            a.int()?;
+            a.op(b't').then_some(())?;
+        }
+        Some(Ahead {
+            memo: a.memo(self.memo.len())?,
+            end: a.p,
+            shape: Shape::Trace(size, tb),
+        })
+    }
+
+    /// After a BINGET of a string: the rest of a frame tuple as CPython
+    /// writes it, `BININT* TUPLE2 [MEMOIZE | BINPUT]`, read in one step, as
+    /// [`Machine::trace_ahead`] does for traces.
+    fn frame_ahead(&self, file: u32) -> Option<Ahead> {
+        let mut a = Reader {
+            d: self.data,
+            p: self.pos,
+        };
+        let line = i32::try_from(a.int()?).ok()?;
+        a.op(0x86).then_some(())?;
+        Some(Ahead {
+            memo: a.memo(self.memo.len())?,
+            end: a.p,
+            shape: Shape::Frame(file, line),
+        })
+    }
+
+    /// Does what the opcodes read ahead would have done.
+    fn run_ahead(&mut self, a: Ahead, at: usize) -> Result<(), Error> {
+        self.pos = a.end;
+        let v = match a.shape {
+            Shape::Trace(size, tb) => self.columns.trace(size, tb),
+            Shape::Frame(file, line) => self.columns.frame(file, line),
+        };
+        self.stack.push(v);
+        match a.memo {
+            Some(idx) => self.memo_put(idx, at),
+            None => Ok(()),
+        }
     }
 
     fn memo_put(&mut self, idx: u32, at: usize) -> Result<(), Error> {
@@ -349,6 +547,13 @@ impl<'a> Machine<'a> {
             .or_else(|| self.sparse.get(&idx))
             .copied()
             .ok_or_else(|| self.err(at, format!("memo entry {idx} is not defined")))?;
+        if let V::Obj(file) = v {
+            if matches!(self.arena[file as usize], Obj::Str { .. }) {
+                if let Some(a) = self.frame_ahead(file) {
+                    return self.run_ahead(a, at);
+                }
+            }
+        }
         self.stack.push(v);
         Ok(())
     }
@@ -401,7 +606,10 @@ impl<'a> Machine<'a> {
                     let v = self.pop(at)?;
                     return Ok(v);
                 }
-                b'(' => self.marks.push(self.stack.len()),
+                b'(' => match self.trace_ahead() {
+                    Some(t) => self.run_ahead(t, at)?,
+                    None => self.marks.push(self.stack.len()),
+                },
                 b'0' => {
                     self.pop(at)?;
                 }
@@ -475,7 +683,7 @@ impl<'a> Machine<'a> {
                 b']' => self.push(Obj::List(Box::default())),
                 b'l' => {
                     let items = self.pop_mark(at)?;
-                    self.push(Obj::List(Box::new(items)));
+                    self.push(Obj::List(Box::new(List { run: 0..0, items })));
                 }
                 b'a' => {
                     let v = self.pop(at)?;
@@ -497,7 +705,7 @@ impl<'a> Machine<'a> {
                         _ => return Err(self.err(at, "APPENDS to something that is not a list")),
                     };
                     match list {
-                        Obj::List(list) => list.extend(self.stack.drain(m..)),
+                        Obj::List(list) => self.stack.drain(m..).for_each(|v| list.push(v)),
                         _ => return Err(self.err(at, "APPENDS to something that is not a list")),
                     }
                 }
