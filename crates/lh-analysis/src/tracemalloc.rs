@@ -1,12 +1,17 @@
 //! Python tracemalloc snapshots: groups with the numbers of CPython's
 //! `Snapshot.compare_to` (`--by lineno|filename|traceback`, `--cumulative`),
-//! and the `unbounded-cache` pattern read from the source line that allocates.
+//! the `unbounded-cache` pattern read from the source line that allocates,
+//! and `reference-cycle` where the snapshot shows it: a tracemalloc snapshot
+//! has no references, so a cycle is only visible when the helper's JSON
+//! snapshot carries its `cycles` table (what the collector found to be
+//! cyclic garbage, by allocation site).
 
 use crate::merge::report;
 use crate::suspects::{rank, Thresholds};
 use crate::{Error, Options};
 use lh_model::{human_bytes, Format, GroupStat, Pattern, Report, SnapshotInfo};
 use lh_tracemalloc::KeyType;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use lh_tracemalloc::{
@@ -72,14 +77,24 @@ fn read_all(paths: &[PathBuf], opts: &Options) -> Result<Vec<lh_tracemalloc::Sna
     Ok(out)
 }
 
+/// Cyclic garbage at each group key in the last snapshot, when that snapshot
+/// carries the helper's `cycles` table; only keys that have some.
+type Cycles = HashMap<String, lh_tracemalloc::Stat>;
+
 /// The snapshots' groups, followed across them by lh-tracemalloc (by index
 /// and content hash), as a report without suspects: key strings are built
 /// once per group, not once per snapshot, and never hashed.
-fn report_of(paths: &[PathBuf], opts: &Options, key: KeyType) -> Result<Report, Error> {
+fn report_of(paths: &[PathBuf], opts: &Options, key: KeyType) -> Result<(Report, Cycles), Error> {
     let snaps = read_all(paths, opts)?;
     let refs: Vec<&lh_tracemalloc::Snapshot> = snaps.iter().collect();
     let groups = lh_tracemalloc::group(&refs, key, opts.cumulative)
         .map_err(|e| Error::Usage(e.to_string()))?;
+    let last = snaps.len() - 1;
+    let cycles: Cycles = groups
+        .iter()
+        .filter(|g| snaps[last].has_cycles() && g.cycles[last].count > 0)
+        .map(|g| (g.key.text(), g.cycles[last]))
+        .collect();
     let rows = groups.iter().map(|g| {
         let stats = g.stats.iter().map(|s| GroupStat {
             bytes: s.size,
@@ -88,36 +103,51 @@ fn report_of(paths: &[PathBuf], opts: &Options, key: KeyType) -> Result<Report, 
         (g.key.text(), stats.collect())
     });
     let infos = paths.iter().zip(&snaps).map(|(p, s)| info(p, s)).collect();
-    Ok(report(Format::Tracemalloc, "bytes", infos, rows))
+    Ok((report(Format::Tracemalloc, "bytes", infos, rows), cycles))
 }
 
 /// Diffs N snapshots in time order.
 pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
     let key = key_type(opts)?;
-    let mut report = report_of(paths, opts, key)?;
+    let (mut report, cycles) = report_of(paths, opts, key)?;
     let mut suspects = rank(&report, THRESHOLDS);
     for s in &mut suspects {
         // The allocating line is the most recent frame: the first of a traceback key.
         let site = s.key.split(" <- ").next().unwrap_or(&s.key);
         let grew = human_bytes(s.delta_bytes);
-        match collection_at(site) {
-            Some(name) if key != KeyType::Filename => {
+        let n = paths.len();
+        // Cyclic garbage is the evidence only when it is most of the growth.
+        let cyclic = cycles.get(&s.key).filter(|c| 2 * c.size >= s.delta_bytes);
+        match (cyclic, collection_at(site)) {
+            (Some(c), _) => {
+                s.pattern = Some(Pattern::ReferenceCycle);
+                s.hint = format!(
+                    "memory allocated at {site} grew by {grew} over {n} snapshots, and {} objects \
+                     from there ({}) were cyclic garbage in the last one: unreachable, yet not freed, \
+                     because only reference cycles hold them and the cycle collector has not run \
+                     (gc.disable(), gc.freeze() or high thresholds: see gc.isenabled() and \
+                     gc.get_threshold()). Break the cycle: keep the back-reference (parent, owner, \
+                     callback) as a weakref.ref or in a weakref.WeakSet, or drop it in a close() \
+                     called when the object is done with.",
+                    c.count,
+                    human_bytes(c.size)
+                );
+            }
+            (None, Some(name)) if key != KeyType::Filename => {
                 s.pattern = Some(Pattern::UnboundedCache);
                 s.hint = format!(
                     "`{name}` is a long-lived dict or list (module or class level) that only grows: memory \
-                     allocated at {site} and kept grew by {grew} over {} snapshots. Bound it with \
+                     allocated at {site} and kept grew by {grew} over {n} snapshots. Bound it with \
                      functools.lru_cache(maxsize=…) or evict old entries (a size cap, a TTL, or a \
-                     weakref.WeakValueDictionary).",
-                    paths.len()
+                     weakref.WeakValueDictionary)."
                 );
             }
             _ => {
                 s.hint = format!(
-                    "memory allocated at {} and still held grew by {grew} over {} snapshots. Find what \
+                    "memory allocated at {} and still held grew by {grew} over {n} snapshots. Find what \
                      keeps these objects alive (a global, a class attribute, a cache, a reference cycle \
                      gc cannot collect): leakhound diff --by traceback shows the callers.",
-                    s.key,
-                    paths.len()
+                    s.key
                 );
             }
         }
@@ -129,7 +159,7 @@ pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
 /// One snapshot: the largest groups, as `Snapshot.statistics`.
 pub fn analyze(path: &Path, opts: &Options) -> Result<Report, Error> {
     let key = key_type(opts)?;
-    report_of(&[path.to_path_buf()], opts, key)
+    Ok(report_of(&[path.to_path_buf()], opts, key)?.0)
 }
 
 /// Names the long-lived collection a `file:line` adds to, when the source is

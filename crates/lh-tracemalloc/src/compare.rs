@@ -151,6 +151,9 @@ impl<'a> Key<'a> {
 pub struct Group<'a> {
     pub key: Key<'a>,
     pub stats: Vec<Stat>,
+    /// Of that, what was cyclic garbage, in each snapshot; zero where a
+    /// snapshot does not say ([`Snapshot::has_cycles`]).
+    pub cycles: Vec<Stat>,
 }
 
 /// `Snapshot._group_by` of each snapshot, keys matched across them: every key
@@ -172,7 +175,7 @@ pub fn group<'a>(
     let hasher = BuildHasherDefault::<DefaultHasher>::default();
     for (i, &snap) in snaps.iter().enumerate() {
         let files: Vec<u64> = snap.filenames.iter().map(|f| hasher.hash_one(f)).collect();
-        for (id, stat) in local_groups(snap, kind, cumulative) {
+        for (id, stat, cycles) in local_groups(snap, kind, cumulative) {
             let key = Key { snap, kind, id };
             let h = key.hash(&files);
             let at = match index.find(h, |(_, g)| groups[*g as usize].key.same(&key)) {
@@ -182,22 +185,28 @@ pub fn group<'a>(
                     groups.push(Group {
                         key,
                         stats: vec![Stat::default(); snaps.len()],
+                        cycles: vec![Stat::default(); snaps.len()],
                     });
                     groups.len() - 1
                 }
             };
             groups[at].stats[i].add(stat);
+            groups[at].cycles[i].add(cycles);
         }
     }
     Ok(groups)
 }
 
-/// One snapshot's groups, by key index: summed from its per-traceback sums
-/// in a flat array, without a lookup per traceback or frame.
-fn local_groups(snap: &Snapshot, kind: KeyType, cumulative: bool) -> Vec<(u32, Stat)> {
+/// One snapshot's groups, by key index, with their traces and their cyclic
+/// garbage: summed from the per-traceback sums in flat arrays, without a
+/// lookup per traceback or frame. Keys without traces are left out, as
+/// CPython has no such group.
+fn local_groups(snap: &Snapshot, kind: KeyType, cumulative: bool) -> Vec<(u32, Stat, Stat)> {
+    let none = Stat::default();
+    let cycles = |tb: usize| snap.cycles.as_ref().map_or(none, |c| c[tb]);
     let per_tb = snap.per_tb.iter().enumerate().filter(|(_, s)| s.count > 0);
     if kind == KeyType::Traceback {
-        return per_tb.map(|(tb, s)| (tb as u32, *s)).collect();
+        return per_tb.map(|(tb, s)| (tb as u32, *s, cycles(tb))).collect();
     }
     let id = |f: &u32| match kind {
         KeyType::Filename => snap.frames[*f as usize].0,
@@ -208,21 +217,24 @@ fn local_groups(snap: &Snapshot, kind: KeyType, cumulative: bool) -> Vec<(u32, S
         _ => snap.frames.len(),
     };
     // The last slot is the empty traceback's key.
-    let mut sums = vec![Stat::default(); slots + 1];
+    let mut sums = vec![(none, none); slots + 1];
     for (tb, s) in per_tb {
+        let c = cycles(tb);
         let frames = snap.traceback(tb);
+        let mut add = |slot: usize| {
+            sums[slot].0.add(*s);
+            sums[slot].1.add(c);
+        };
         if cumulative {
-            for f in frames {
-                sums[id(f) as usize].add(*s);
-            }
+            frames.iter().for_each(|f| add(id(f) as usize));
         } else {
-            sums[frames.first().map_or(slots, |f| id(f) as usize)].add(*s);
+            add(frames.first().map_or(slots, |f| id(f) as usize));
         }
     }
     sums.into_iter()
         .enumerate()
-        .filter(|(_, s)| s.count > 0)
-        .map(|(i, s)| (if i == slots { EMPTY } else { i as u32 }, s))
+        .filter(|(_, (s, _))| s.count > 0)
+        .map(|(i, (s, c))| (if i == slots { EMPTY } else { i as u32 }, s, c))
         .collect()
 }
 
@@ -322,7 +334,8 @@ mod tests {
     fn pair() -> (Snapshot, Snapshot) {
         let a = r#"{"tracemalloc": 1, "filenames": ["a.py", "b.py", "c.py"],
             "frames": [[0, 10], [1, -3], [2, 0]], "tracebacks": [[0, 1, 2], [], [1]],
-            "traces": [[0, 100, 0], [0, 5, 1], [0, 7, 2], [0, 1, 0]]}"#;
+            "traces": [[0, 100, 0], [0, 5, 1], [0, 7, 2], [0, 1, 0]],
+            "cycles": [[0, 2, 90], [2, 1, 7], [0, 1, 3]]}"#;
         let b = r#"{"tracemalloc": 1, "filenames": ["c.py", "b.py", "a.py"],
             "frames": [[2, 10], [1, -3], [0, 0], [1, -9223372036854775808]],
             "tracebacks": [[3], [0, 1, 2]], "traces": [[0, 300, 1], [0, 2, 0]]}"#;
@@ -369,6 +382,26 @@ mod tests {
             ]
         );
         assert_eq!(files[0].key.frames()[0].1, 0, "filename keys have line 0");
+    }
+
+    #[test]
+    fn cyclic_garbage_groups_with_its_traces() {
+        let (a, b) = pair();
+        assert!(a.has_cycles() && !b.has_cycles());
+        let lines = group(&[&a, &b], KeyType::Lineno, false).unwrap();
+        let cycles = |text: &str| {
+            let g = lines.iter().find(|g| g.key.text() == text).unwrap();
+            (g.cycles[0], g.cycles[1])
+        };
+        let none = Stat::default();
+        let stat = |size, count| Stat { size, count };
+        assert_eq!(cycles("a.py:10"), (stat(93, 3), none));
+        assert_eq!(cycles("b.py:-3"), (stat(7, 1), none));
+        assert_eq!(cycles("<unknown>"), (none, none));
+        let bad = r#"{"tracemalloc": 1, "filenames": [], "frames": [], "tracebacks": [[]],
+            "traces": [], "cycles": [[1, 1, 1]]}"#;
+        let e = crate::parse(bad.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("cycles entry 0 names traceback 1"), "{e}");
     }
 
     #[test]

@@ -71,6 +71,11 @@ pub struct Snapshot {
     tb_frames: Vec<u32>,
     /// Size and number of the traces of each traceback.
     per_tb: Vec<Stat>,
+    /// Size and number of the objects allocated at each traceback that were
+    /// cyclic garbage when the snapshot was taken: unreachable, held only
+    /// by reference cycles. Only the helper's JSON snapshots carry it
+    /// (docs/tracemalloc-json.md, `cycles`); `None` means not known.
+    cycles: Option<Vec<Stat>>,
     traces: usize,
     total_size: i64,
 }
@@ -88,6 +93,11 @@ impl Snapshot {
     /// Bytes in all traces.
     pub fn total_size(&self) -> u64 {
         self.total_size as u64
+    }
+
+    /// Whether the snapshot says which of its objects were cyclic garbage.
+    pub fn has_cycles(&self) -> bool {
+        self.cycles.is_some()
     }
 
     /// The frames of traceback `i`, most recent first.
@@ -174,6 +184,19 @@ impl Builder {
         snap.per_tb.push(Stat::default());
         self.tracebacks.insert_unique(hash, (hash, i), |e| e.0);
         i
+    }
+
+    /// Records cyclic garbage at traceback `tb`; `snap.cycles` is set.
+    fn cycles(&mut self, tb: u32, count: u64, size: u64) -> Result<(), Error> {
+        let too_big = || Error::NotSnapshot(format!("{count} objects of {size} bytes"));
+        let stat = Stat {
+            size: i64::try_from(size).map_err(|_| too_big())?,
+            count: i64::try_from(count).map_err(|_| too_big())?,
+        };
+        if let Some(c) = self.snap.cycles.as_mut() {
+            c[tb as usize].add(stat);
+        }
+        Ok(())
     }
 
     /// Counts one trace; sizes beyond `i64` are refused (CPython's are `size_t`
