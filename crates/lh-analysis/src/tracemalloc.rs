@@ -95,12 +95,25 @@ fn report_of(paths: &[PathBuf], opts: &Options, key: KeyType) -> Result<(Report,
         .filter(|g| snaps[last].has_cycles() && g.cycles[last].count > 0)
         .map(|g| (g.key.text(), g.cycles[last]))
         .collect();
-    let rows = groups.iter().map(|g| {
+    let row = |g: &lh_tracemalloc::Group| {
         let stats = g.stats.iter().map(|s| GroupStat {
             bytes: s.size,
             count: s.count,
         });
-        (g.key.text(), stats.collect())
+        (g.key.text(), stats.collect::<Vec<_>>())
+    };
+    // Formatting tens of thousands of traceback keys is most of what is left
+    // once the files are read, and each key is independent: on every core.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rows: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = groups
+            .chunks(groups.len().div_ceil(threads).max(1))
+            .map(|chunk| scope.spawn(move || chunk.iter().map(row).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
     });
     let infos = paths.iter().zip(&snaps).map(|(p, s)| info(p, s)).collect();
     Ok((report(Format::Tracemalloc, "bytes", infos, rows), cycles))
