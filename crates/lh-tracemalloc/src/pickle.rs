@@ -11,9 +11,11 @@
 //!
 //! Values live in one arena and the stack and memo hold indices into it, so an
 //! object referenced a million times through the memo (a shared traceback, an
-//! interned filename) exists once. A snapshot is mostly its million trace
-//! tuples, so those get columns of their own instead of arena slots, and a
-//! value is 8 bytes: memory touched per trace, not opcodes, bounds the speed.
+//! interned filename) exists once. A snapshot is mostly its million trace and
+//! frame tuples, so those get columns of their own instead of arena slots, a
+//! value is 8 bytes, and the opcodes of one such tuple are read in one step
+//! where they have CPython's usual shape: memory touched per trace and opcode
+//! dispatch were what bounded the speed.
 
 use crate::Error;
 use std::collections::HashMap;
@@ -79,8 +81,9 @@ pub(crate) enum Class {
     Traces,
 }
 
-/// Strings point into the input and tuples into one shared pool, so that the
-/// millions of trace tuples of a large snapshot cost no allocation each.
+/// An arena object. Strings point into the input and tuples into one shared
+/// pool, so that no object costs an allocation of its own; trace and frame
+/// tuples are not here at all but in [`Columns`].
 #[derive(Debug)]
 pub(crate) enum Obj {
     /// A UTF-8 checked range of the input.
@@ -96,7 +99,7 @@ pub(crate) enum Obj {
     /// An integer that does not fit [`V::Int`].
     Int(i64),
     // The rare kinds are boxed so that every arena slot stays 24 bytes (a
-    // bare Vec would make each of the million slots 32): hence the allow.
+    // bare Vec would make each of the hundred thousand slots 32): hence the allow.
     List(Box<List>),
     #[allow(clippy::box_collection)]
     Dict(Box<Vec<(V, V)>>),
