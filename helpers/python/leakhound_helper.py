@@ -52,6 +52,7 @@ import sys
 import tempfile
 import threading
 import tracemalloc
+from _tracemalloc import _get_object_traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -62,12 +63,9 @@ ENDPOINT_SNAPSHOT_TO_FILE = "/debug/memory/snapshot-file"
 
 
 def take_snapshot():
-    """tracemalloc.take_snapshot() without this module's own allocations:
-    any trace with a frame here, so that what the helper allocates through
-    other modules (tracemalloc, json, the tuple free list it leaves filled)
-    is not mistaken for the app's growth."""
+    """tracemalloc.take_snapshot() without this module's own allocations."""
     snap = tracemalloc.take_snapshot()
-    return snap.filter_traces([tracemalloc.Filter(False, __file__, all_frames=True)])
+    return snap.filter_traces([tracemalloc.Filter(False, __file__)])
 
 
 def cyclic_garbage():
@@ -99,10 +97,13 @@ def cyclic_garbage():
     del gc.garbage[before:]
     sites = {}
     for obj in garbage + _held_only_by(garbage):
-        tb = tracemalloc.get_object_traceback(obj)
-        if tb is None:
+        # The raw frames, most recent first, as in snapshot traces. Called
+        # here rather than through tracemalloc.get_object_traceback, so that
+        # what it allocates (and leaves in free lists) is traced to this file,
+        # which take_snapshot leaves out, not to tracemalloc.py.
+        key = _get_object_traceback(obj)
+        if key is None:
             continue
-        key = tuple((f.filename, f.lineno) for f in reversed(tb))
         site = sites.setdefault(key, [0, 0])
         site[0] += 1
         site[1] += sys.getsizeof(obj)
