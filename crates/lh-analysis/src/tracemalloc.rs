@@ -105,15 +105,15 @@ fn report_of(paths: &[PathBuf], opts: &Options, key: KeyType) -> Result<(Report,
     // Formatting tens of thousands of traceback keys is most of what is left
     // once the files are read, and each key is independent: on every core.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let rows: Vec<_> = std::thread::scope(|scope| {
+    let mut rows = Vec::with_capacity(groups.len());
+    std::thread::scope(|scope| {
         let handles: Vec<_> = groups
             .chunks(groups.len().div_ceil(threads).max(1))
             .map(|chunk| scope.spawn(move || chunk.iter().map(row).collect::<Vec<_>>()))
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
+        for h in handles {
+            rows.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
     });
     let infos = paths.iter().zip(&snaps).map(|(p, s)| info(p, s)).collect();
     Ok((report(Format::Tracemalloc, "bytes", infos, rows), cycles))
