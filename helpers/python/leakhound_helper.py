@@ -77,9 +77,11 @@ def cyclic_garbage():
     objects that are unreachable except through cycles and puts them in
     gc.garbage instead of freeing them. Objects already in gc.garbage
     (uncollectable ones, or an app's own DEBUG_SAVEALL) count too. Each is
-    mapped to its allocation traceback with tracemalloc.get_object_traceback,
-    and so are the objects without references of their own (a bytearray, a
-    str) that only this garbage holds, since they are freed with it.
+    mapped to its allocation traceback (tracemalloc.get_object_traceback's,
+    read raw), and so are the objects without references of their own (a
+    bytearray, a str) that only this garbage holds, since they are freed with
+    it. On CPython 3.11 instances of classes without __slots__ are not found
+    (the lookup answers None); they count only through what they hold.
 
     The objects found are then dropped from gc.garbage again: they are left
     as they were, unreachable, for the app's next collection to free (or,
