@@ -32,7 +32,10 @@ Endpoints (GET):
     "pid"}`` (tracemalloc_bytes: what tracing itself costs). Cheap: no snapshot.
 ``/debug/memory/snapshot``
     the snapshot bytes: a pickle (protocol 4, what ``Snapshot.dump`` writes);
-    ``?format=json`` gives the JSON format of docs/tracemalloc-json.md.
+    ``?format=json`` gives the JSON format of docs/tracemalloc-json.md, and
+    ``?format=json&cycles=1`` adds its ``cycles`` table: where the objects
+    that only reference cycles keep alive were allocated (see
+    ``cyclic_garbage``; it costs one full collection).
 ``/debug/memory/snapshot-file``
     the seed's original endpoint: writes a pickle under the temp directory
     (mode 0600) and answers ``{"snapshot": "/tmp/…"}``.
@@ -41,6 +44,7 @@ It listens on loopback only: a snapshot holds file names and paths of the app.
 Snapshots are taken with the helper's own frames filtered out.
 """
 
+import gc
 import json
 import os
 import pickle
@@ -48,6 +52,7 @@ import sys
 import tempfile
 import threading
 import tracemalloc
+from _tracemalloc import _get_object_traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -63,16 +68,78 @@ def take_snapshot():
     return snap.filter_traces([tracemalloc.Filter(False, __file__)])
 
 
-def snapshot_json(snap):
+def cyclic_garbage():
+    """Where cyclic garbage was allocated: {traceback: [objects, bytes]}.
+
+    A tracemalloc snapshot has sizes and tracebacks but no references, so it
+    cannot tell memory kept by a cycle from memory kept by a live object.
+    The collector can: one full collection with gc.DEBUG_SAVEALL finds the
+    objects that are unreachable except through cycles and puts them in
+    gc.garbage instead of freeing them. Objects already in gc.garbage
+    (uncollectable ones, or an app's own DEBUG_SAVEALL) count too. Each is
+    mapped to its allocation traceback (tracemalloc.get_object_traceback's,
+    read raw), and so are the objects without references of their own (a
+    bytearray, a str) that only this garbage holds, since they are freed with
+    it. On CPython 3.11 instances of classes without __slots__ are not found
+    (the lookup answers None); they count only through what they hold.
+
+    The objects found are then dropped from gc.garbage again: they are left
+    as they were, unreachable, for the app's next collection to free (or,
+    with gc disabled, never, which is how they pile up). Tracebacks are in
+    tracemalloc's raw order, most recent frame first, as in snapshot traces.
+    """
+    flags = gc.get_debug()
+    before = len(gc.garbage)
+    gc.set_debug(flags | gc.DEBUG_SAVEALL)
+    try:
+        gc.collect()
+    finally:
+        gc.set_debug(flags)
+    garbage = list(gc.garbage)
+    del gc.garbage[before:]
+    sites = {}
+    for obj in garbage + _held_only_by(garbage):
+        # The raw frames, most recent first, as in snapshot traces. Called
+        # here rather than through tracemalloc.get_object_traceback, so that
+        # what it allocates (and leaves in free lists) is traced to this file,
+        # which take_snapshot leaves out, not to tracemalloc.py.
+        key = _get_object_traceback(obj)
+        if key is None:
+            continue
+        site = sites.setdefault(key, [0, 0])
+        site[0] += 1
+        site[1] += sys.getsizeof(obj)
+    return sites
+
+
+def _held_only_by(garbage):
+    """The untracked objects (no references of their own: str, bytes,
+    bytearray…) that the garbage refers to and nothing else does."""
+    held, refs = {}, {}
+    for g in garbage:
+        for r in gc.get_referents(g):
+            if not gc.is_tracked(r):
+                held[id(r)] = r
+                refs[id(r)] = refs.get(id(r), 0) + 1
+    only = []
+    for key in refs:
+        # The other references: the `held` entry and getrefcount's argument.
+        if sys.getrefcount(held[key]) - 2 == refs[key]:
+            only.append(held[key])
+    return only
+
+
+def snapshot_json(snap, cycles=None):
     """Encodes a Snapshot in the JSON format (version 1) of docs/tracemalloc-json.md.
 
     Filenames, frames and tracebacks are tables referenced by index, as
     tracemalloc shares them in memory; "tracemalloc" comes first so that
-    leakhound recognizes the document from its head.
+    leakhound recognizes the document from its head. ``cycles`` is what
+    ``cyclic_garbage()`` returned, written as the optional "cycles" table.
     """
     files, frames, tracebacks = {}, {}, {}
-    traces = []
-    for domain, size, tb, *_ in snap.traces._traces:
+
+    def traceback_index(tb):
         t = tracebacks.get(tb)
         if t is None:
             ids = []
@@ -80,22 +147,33 @@ def snapshot_json(snap):
                 f = files.setdefault(name, len(files))
                 ids.append(frames.setdefault((f, line), len(frames)))
             t = tracebacks[tb] = (len(tracebacks), ids)
-        traces.append([domain, size, t[0]])
+        return t[0]
+
+    traces = [[domain, size, traceback_index(tb)] for domain, size, tb, *_ in snap.traces._traces]
     doc = {
         "tracemalloc": 1,
         "traceback_limit": snap.traceback_limit,
+    }
+    if cycles is not None:
+        # Before the tables are written out: a site may add a traceback.
+        doc["cycles"] = [[traceback_index(tb), n, size] for tb, (n, size) in cycles.items()]
+    doc.update({
         "filenames": list(files),
         "frames": [list(k) for k in frames],
         "tracebacks": [ids for _, ids in sorted(tracebacks.values())],
         "traces": traces,
-    }
+    })
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def snapshot_bytes(fmt="pickle"):
+def snapshot_bytes(fmt="pickle", cycles=False):
+    """A snapshot as a pickle or JSON; cycles=True (JSON only) adds the
+    cycles table, found after the snapshot is taken so as not to be in it."""
+    if cycles and fmt != "json":
+        raise ValueError("the cycles table needs the JSON format")
     snap = take_snapshot()
     if fmt == "json":
-        return snapshot_json(snap)
+        return snapshot_json(snap, cyclic_garbage() if cycles else None)
     return pickle.dumps(snap, 4)
 
 
@@ -106,9 +184,9 @@ def write_private(path, data):
         f.write(data)
 
 
-def dump(path, fmt="pickle"):
+def dump(path, fmt="pickle", cycles=False):
     """Takes a snapshot and writes it to path (0600)."""
-    write_private(path, snapshot_bytes(fmt))
+    write_private(path, snapshot_bytes(fmt, cycles))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -138,11 +216,15 @@ class _Handler(BaseHTTPRequestHandler):
             })
         elif url.path == ENDPOINT_SNAPSHOT:
             fmt = query.get("format", ["pickle"])[0]
+            cycles = query.get("cycles", ["0"])[0] == "1"
             if fmt not in ("pickle", "json"):
                 self._json(400, {"error": "format must be pickle or json"})
                 return
+            if cycles and fmt != "json":
+                self._json(400, {"error": "cycles=1 needs format=json"})
+                return
             ctype = "application/json" if fmt == "json" else "application/octet-stream"
-            self._send(200, snapshot_bytes(fmt), ctype)
+            self._send(200, snapshot_bytes(fmt, cycles), ctype)
         elif url.path == ENDPOINT_SNAPSHOT_TO_FILE:
             fd, path = tempfile.mkstemp(prefix="leakhound-", suffix=".pickle")
             os.close(fd)  # mkstemp creates it 0600

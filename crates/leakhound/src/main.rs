@@ -101,6 +101,7 @@ fn run(cli: Cli) -> Result<u8> {
             tracing::info!(files = files.len(), "diffing snapshots");
             let report = output::with_progress(&options, |o| lh_analysis::diff_files(&files, o))?;
             output::emit(&report, &files, &out, &options)?;
+            exiting(report);
             Ok(0)
         }
         Command::Analyze { file, out, opts } => {
@@ -111,6 +112,7 @@ fn run(cli: Cli) -> Result<u8> {
             let report =
                 output::with_progress(&options, |o| lh_analysis::analyze_file(&files[0], o))?;
             output::emit(&report, &files, &out, &options)?;
+            exiting(report);
             Ok(0)
         }
         Command::Trend(a) => cmd_trend::trend(a),
@@ -125,6 +127,12 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// The process ends right after a report is written: freeing its groups one
+/// by one (tens of thousands of keys for a traceback diff) is wasted time.
+fn exiting(report: lh_model::Report) {
+    std::mem::forget(report);
 }
 
 fn options(o: &cli::SnapshotOpts) -> Options {

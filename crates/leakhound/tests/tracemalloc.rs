@@ -1,7 +1,8 @@
 //! Python leaks end to end: the sample apps of testkit/apps/python run on the
 //! machine's CPython and pickle real `tracemalloc` snapshots; leakhound diffs
 //! them, agrees with CPython's own `compare_to`, refuses pickles that would run
-//! code, and reads what the helper serves over HTTP (through curl as well).
+//! code, names reference cycles where the helper's JSON snapshots show them,
+//! and reads what the helper serves over HTTP (through curl as well).
 
 mod common;
 
@@ -30,8 +31,15 @@ fn python(args: &[&str]) -> Vec<u8> {
 
 /// Runs a sample app for `steps` steps and returns its snapshots, in order.
 fn run_app(name: &str, dir: &Path, steps: usize) -> Vec<PathBuf> {
-    let out =
-        String::from_utf8(python(&[s(&apps().join(name)), s(dir), &steps.to_string()])).unwrap();
+    run_app_as(name, dir, steps, "pickle")
+}
+
+/// As [`run_app`], with snapshots in `format`: `pickle`, `json`, or
+/// `json+cycles` (with the helper's table of cyclic garbage).
+fn run_app_as(name: &str, dir: &Path, steps: usize, format: &str) -> Vec<PathBuf> {
+    let app = apps().join(name);
+    let args = [s(&app), s(dir), &steps.to_string(), "10", format];
+    let out = String::from_utf8(python(&args)).unwrap();
     let paths: Vec<PathBuf> = out
         .lines()
         .filter_map(|l| l.strip_prefix("snapshot "))
@@ -83,6 +91,74 @@ fn leaking_apps_name_the_line() {
         let r = diff(&snaps, &["--by", "traceback"]);
         let key = r["suspects"][0]["key"].as_str().unwrap();
         assert!(key.starts_with(&format!("{want} <- ")), "{key}");
+    }
+}
+
+fn patterns(r: &Value) -> Vec<&str> {
+    r["suspects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["pattern"].as_str())
+        .collect()
+}
+
+/// cycles.py leaks through reference cycles with the collector off: the
+/// helper's cycle table shows the growing line's objects as cyclic garbage,
+/// and leakhound names the pattern there. Without that table (a pickle) the
+/// same leak is not called a cycle: there is no evidence to say so.
+#[test]
+fn reference_cycles_are_named_where_the_helper_shows_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = run_app_as("cycles.py", dir.path(), 3, "json+cycles");
+    let r = diff(&snaps, &[]);
+    let want = site("cycles.py", "root.body = bytearray(");
+    let top = &r["suspects"][0];
+    assert_eq!(top["key"], want.as_str(), "{r:#}");
+    assert_eq!(top["pattern"], "reference-cycle", "{r:#}");
+    let hint = top["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("cyclic garbage") && hint.contains("weakref"),
+        "{hint}"
+    );
+    let snapshot: Value = serde_json::from_slice(&std::fs::read(&snaps[2]).unwrap()).unwrap();
+    assert!(
+        !snapshot["cycles"].as_array().unwrap().is_empty(),
+        "the evidence"
+    );
+
+    let r = diff(&snaps, &["--by", "traceback"]);
+    assert_eq!(r["suspects"][0]["pattern"], "reference-cycle", "{r:#}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let pickles = run_app_as("cycles.py", dir.path(), 3, "pickle");
+    let r = diff(&pickles, &[]);
+    assert_eq!(r["suspects"][0]["key"], want.as_str(), "{r:#}");
+    assert!(!patterns(&r).contains(&"reference-cycle"), "{r:#}");
+}
+
+/// The other sample apps, leaking or not, keep nothing through cycles: with
+/// the cycle table at hand no suspect of theirs is called a cycle, and the
+/// leaks keep their own pattern.
+#[test]
+fn apps_without_cycles_have_no_reference_cycle() {
+    for (app, leak) in [
+        ("dict_cache.py", true),
+        ("class_list.py", true),
+        ("lru_bounded.py", false),
+        ("churn.py", false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let snaps = run_app_as(app, dir.path(), 3, "json+cycles");
+        let r = diff(&snaps, &[]);
+        let p = patterns(&r);
+        assert!(!p.contains(&"reference-cycle"), "{app}: {r:#}");
+        if leak {
+            assert_eq!(
+                r["suspects"][0]["pattern"], "unbounded-cache",
+                "{app}: {r:#}"
+            );
+        }
     }
 }
 
@@ -293,7 +369,7 @@ fn helper_serves_snapshots_to_curl_and_leakhound() {
 
     let base = format!("http://{helper}/debug/memory/snapshot");
     let mut snaps = Vec::new();
-    for (i, query) in ["", "?format=json", ""].iter().enumerate() {
+    for (i, query) in ["", "?format=json&cycles=1", ""].iter().enumerate() {
         if i > 0 {
             http_ok(&app_addr, "/grow");
         }
@@ -305,6 +381,8 @@ fn helper_serves_snapshots_to_curl_and_leakhound() {
     assert!(std::fs::read(&snaps[1])
         .unwrap()
         .starts_with(b"{\"tracemalloc\""));
+    let json: Value = serde_json::from_slice(&std::fs::read(&snaps[1]).unwrap()).unwrap();
+    assert!(json["cycles"].is_array(), "cycles=1 adds the cycles table");
 
     let r = diff(&snaps, &[]);
     let want = site("served.py", "\"blob\": bytearray(");

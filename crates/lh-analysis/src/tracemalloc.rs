@@ -1,12 +1,17 @@
 //! Python tracemalloc snapshots: groups with the numbers of CPython's
 //! `Snapshot.compare_to` (`--by lineno|filename|traceback`, `--cumulative`),
-//! and the `unbounded-cache` pattern read from the source line that allocates.
+//! the `unbounded-cache` pattern read from the source line that allocates,
+//! and `reference-cycle` where the snapshot shows it: a tracemalloc snapshot
+//! has no references, so a cycle is only visible when the helper's JSON
+//! snapshot carries its `cycles` table (what the collector found to be
+//! cyclic garbage, by allocation site).
 
-use crate::merge::merge;
+use crate::merge::report;
 use crate::suspects::{rank, Thresholds};
 use crate::{Error, Options};
-use lh_model::{human_bytes, Format, GroupStat, Pattern, Report, SnapshotInfo, Summary};
+use lh_model::{human_bytes, Format, GroupStat, Pattern, Report, SnapshotInfo};
 use lh_tracemalloc::KeyType;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 pub use lh_tracemalloc::{
@@ -42,46 +47,23 @@ pub fn open(path: &Path) -> Result<lh_tracemalloc::Snapshot, Error> {
     })
 }
 
-fn summarize(path: &Path, opts: &Options, key: KeyType) -> Result<Summary, Error> {
-    let snap = open(path)?;
-    let groups = lh_tracemalloc::group_by(&snap, key, opts.cumulative)
-        .map_err(|e| Error::Usage(e.to_string()))?
-        .into_iter()
-        .map(|(tb, s)| {
-            (
-                lh_tracemalloc::key_string(&tb, key),
-                GroupStat {
-                    bytes: s.size,
-                    count: s.count,
-                },
-            )
-        })
-        .collect();
-    Ok(Summary {
-        format: Format::Tracemalloc,
-        unit: "bytes".into(),
-        sample_type: None,
-        info: SnapshotInfo {
-            path: path.display().to_string(),
-            total_bytes: snap.total_size() as i64,
-            total_count: snap.len() as i64,
-        },
-        groups,
-    })
+fn info(path: &Path, snap: &lh_tracemalloc::Snapshot) -> SnapshotInfo {
+    SnapshotInfo {
+        path: path.display().to_string(),
+        total_bytes: snap.total_size() as i64,
+        total_count: snap.len() as i64,
+    }
 }
 
-fn summaries(paths: &[PathBuf], opts: &Options, key: KeyType) -> Result<Vec<Summary>, Error> {
-    // Snapshots are independent until merged: read as many at once as there
-    // are cores (each is reduced to its groups and freed before the next batch).
+/// Reads the snapshots, as many at once as there are cores: each is reduced
+/// to sums per traceback while it is read, so all of them fit in memory.
+fn read_all(paths: &[PathBuf], opts: &Options) -> Result<Vec<lh_tracemalloc::Snapshot>, Error> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let total = paths.len() as u64;
     let mut out = Vec::with_capacity(paths.len());
     for batch in paths.chunks(threads) {
-        let done: Vec<Result<Summary, Error>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = batch
-                .iter()
-                .map(|p| scope.spawn(move || summarize(p, opts, key)))
-                .collect();
+        let done: Vec<Result<_, Error>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = batch.iter().map(|p| scope.spawn(move || open(p))).collect();
             handles
                 .into_iter()
                 .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
@@ -95,33 +77,90 @@ fn summaries(paths: &[PathBuf], opts: &Options, key: KeyType) -> Result<Vec<Summ
     Ok(out)
 }
 
+/// Cyclic garbage at each group key in the last snapshot, when that snapshot
+/// carries the helper's `cycles` table; only keys that have some.
+type Cycles = HashMap<String, lh_tracemalloc::Stat>;
+
+/// The snapshots' groups, followed across them by lh-tracemalloc (by index
+/// and content hash), as a report without suspects: key strings are built
+/// once per group, not once per snapshot, and never hashed.
+fn report_of(paths: &[PathBuf], opts: &Options, key: KeyType) -> Result<(Report, Cycles), Error> {
+    let snaps = read_all(paths, opts)?;
+    let refs: Vec<&lh_tracemalloc::Snapshot> = snaps.iter().collect();
+    let groups = lh_tracemalloc::group(&refs, key, opts.cumulative)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let last = snaps.len() - 1;
+    let cycles: Cycles = groups
+        .iter()
+        .filter(|g| snaps[last].has_cycles() && g.cycles[last].count > 0)
+        .map(|g| (g.key.text(), g.cycles[last]))
+        .collect();
+    let row = |g: &lh_tracemalloc::Group| {
+        let stats = g.stats.iter().map(|s| GroupStat {
+            bytes: s.size,
+            count: s.count,
+        });
+        (g.key.text(), stats.collect::<Vec<_>>())
+    };
+    // Formatting tens of thousands of traceback keys is most of what is left
+    // once the files are read, and each key is independent: on every core.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut rows = Vec::with_capacity(groups.len());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = groups
+            .chunks(groups.len().div_ceil(threads).max(1))
+            .map(|chunk| scope.spawn(move || chunk.iter().map(row).collect::<Vec<_>>()))
+            .collect();
+        for h in handles {
+            rows.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+    });
+    let infos = paths.iter().zip(&snaps).map(|(p, s)| info(p, s)).collect();
+    Ok((report(Format::Tracemalloc, "bytes", infos, rows), cycles))
+}
+
 /// Diffs N snapshots in time order.
 pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
     let key = key_type(opts)?;
-    let mut report = merge(&summaries(paths, opts, key)?)?;
+    let (mut report, cycles) = report_of(paths, opts, key)?;
     let mut suspects = rank(&report, THRESHOLDS);
     for s in &mut suspects {
         // The allocating line is the most recent frame: the first of a traceback key.
         let site = s.key.split(" <- ").next().unwrap_or(&s.key);
         let grew = human_bytes(s.delta_bytes);
-        match collection_at(site) {
-            Some(name) if key != KeyType::Filename => {
+        let n = paths.len();
+        // Cyclic garbage is the evidence only when it is most of the growth.
+        let cyclic = cycles.get(&s.key).filter(|c| 2 * c.size >= s.delta_bytes);
+        match (cyclic, collection_at(site)) {
+            (Some(c), _) => {
+                s.pattern = Some(Pattern::ReferenceCycle);
+                s.hint = format!(
+                    "memory allocated at {site} grew by {grew} over {n} snapshots, and {} objects \
+                     from there ({}) were cyclic garbage in the last one: unreachable, yet not freed, \
+                     because only reference cycles hold them and the cycle collector has not run \
+                     (gc.disable(), gc.freeze() or high thresholds: see gc.isenabled() and \
+                     gc.get_threshold()). Break the cycle: keep the back-reference (parent, owner, \
+                     callback) as a weakref.ref or in a weakref.WeakSet, or drop it in a close() \
+                     called when the object is done with.",
+                    c.count,
+                    human_bytes(c.size)
+                );
+            }
+            (None, Some(name)) if key != KeyType::Filename => {
                 s.pattern = Some(Pattern::UnboundedCache);
                 s.hint = format!(
                     "`{name}` is a long-lived dict or list (module or class level) that only grows: memory \
-                     allocated at {site} and kept grew by {grew} over {} snapshots. Bound it with \
+                     allocated at {site} and kept grew by {grew} over {n} snapshots. Bound it with \
                      functools.lru_cache(maxsize=…) or evict old entries (a size cap, a TTL, or a \
-                     weakref.WeakValueDictionary).",
-                    paths.len()
+                     weakref.WeakValueDictionary)."
                 );
             }
             _ => {
                 s.hint = format!(
-                    "memory allocated at {} and still held grew by {grew} over {} snapshots. Find what \
+                    "memory allocated at {} and still held grew by {grew} over {n} snapshots. Find what \
                      keeps these objects alive (a global, a class attribute, a cache, a reference cycle \
                      gc cannot collect): leakhound diff --by traceback shows the callers.",
-                    s.key,
-                    paths.len()
+                    s.key
                 );
             }
         }
@@ -133,7 +172,7 @@ pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
 /// One snapshot: the largest groups, as `Snapshot.statistics`.
 pub fn analyze(path: &Path, opts: &Options) -> Result<Report, Error> {
     let key = key_type(opts)?;
-    merge(&[summarize(path, opts, key)?])
+    Ok(report_of(&[path.to_path_buf()], opts, key)?.0)
 }
 
 /// Names the long-lived collection a `file:line` adds to, when the source is

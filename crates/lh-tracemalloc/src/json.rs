@@ -3,7 +3,7 @@
 //! vectors (no JSON DOM); frames and tracebacks are indices into earlier tables,
 //! which keeps documents small and mirrors how tracemalloc shares them.
 
-use crate::{Builder, Error, Snapshot};
+use crate::{Builder, Error, Snapshot, Stat};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -19,6 +19,9 @@ struct Doc {
     tracebacks: Vec<Vec<u32>>,
     /// `[domain, size, traceback index]`
     traces: Vec<(u64, u64, u32)>,
+    /// `[traceback index, objects, bytes]` of cyclic garbage; optional.
+    #[serde(default)]
+    cycles: Option<Vec<(u32, u64, u64)>>,
 }
 
 pub(crate) fn parse(data: &[u8]) -> Result<Snapshot, Error> {
@@ -64,7 +67,18 @@ pub(crate) fn parse(data: &[u8]) -> Result<Snapshot, Error> {
                 "trace {i} names traceback {tb}, which is not in tracebacks"
             ))
         })?;
-        b.trace(*size, *tb);
+        b.trace(*size, *tb)?;
+    }
+    if let Some(cycles) = &doc.cycles {
+        b.snap.cycles = Some(vec![Stat::default(); b.snap.per_tb.len()]);
+        for (i, (tb, count, size)) in cycles.iter().enumerate() {
+            let tb = tbs.get(*tb as usize).ok_or_else(|| {
+                Error::Json(format!(
+                    "cycles entry {i} names traceback {tb}, which is not in tracebacks"
+                ))
+            })?;
+            b.cycles(*tb, *count, *size)?;
+        }
     }
     Ok(b.finish())
 }

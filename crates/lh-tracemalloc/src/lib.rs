@@ -12,8 +12,9 @@ mod compare;
 mod json;
 mod pickle;
 
-pub use compare::{compare_to, group_by, key_string, Frame, KeyType, Stat, StatisticDiff};
+pub use compare::{compare_to, group, Frame, Group, Key, KeyType, Stat, StatisticDiff};
 
+use hashbrown::hash_table::{Entry, HashTable};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -53,7 +54,11 @@ pub enum Error {
 }
 
 /// One snapshot in compact arrays. Frames of a traceback are kept in
-/// tracemalloc's own order, most recent call first.
+/// tracemalloc's own order, most recent call first. Filenames, frames and
+/// tracebacks are interned by content, so within one snapshot equal indices
+/// mean equal keys. Traces are summed per traceback as they are read: every
+/// grouping CPython offers is a function of the traceback, so nothing reads
+/// a single trace again.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     /// `tracemalloc.get_traceback_limit()` when the snapshot was taken.
@@ -64,27 +69,35 @@ pub struct Snapshot {
     /// Traceback `i` is `tb_frames[tb_start[i]..tb_start[i + 1]]`.
     tb_start: Vec<u32>,
     tb_frames: Vec<u32>,
-    sizes: Vec<u64>,
-    trace_tb: Vec<u32>,
+    /// Size and number of the traces of each traceback.
+    per_tb: Vec<Stat>,
+    /// Size and number of the objects allocated at each traceback that were
+    /// cyclic garbage when the snapshot was taken: unreachable, held only
+    /// by reference cycles. Only the helper's JSON snapshots carry it
+    /// (docs/tracemalloc-json.md, `cycles`); `None` means not known.
+    cycles: Option<Vec<Stat>>,
+    traces: usize,
+    total_size: i64,
 }
 
 impl Snapshot {
     /// Number of traces (memory blocks).
     pub fn len(&self) -> usize {
-        self.sizes.len()
+        self.traces
     }
 
     pub fn is_empty(&self) -> bool {
-        self.sizes.is_empty()
+        self.traces == 0
     }
 
     /// Bytes in all traces.
     pub fn total_size(&self) -> u64 {
-        self.sizes.iter().sum()
+        self.total_size as u64
     }
 
-    fn tracebacks(&self) -> usize {
-        self.tb_start.len().saturating_sub(1)
+    /// Whether the snapshot says which of its objects were cyclic garbage.
+    pub fn has_cycles(&self) -> bool {
+        self.cycles.is_some()
     }
 
     /// The frames of traceback `i`, most recent first.
@@ -98,13 +111,24 @@ impl Snapshot {
     }
 }
 
+/// Folds one more part (an index, a line, a part's hash) into a key's hash:
+/// a multiply whose high half is folded down, since hashbrown picks buckets
+/// from the low bits and tags from the high ones.
+fn mix(h: u64, v: u64) -> u64 {
+    let x = (h ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^ (x >> 29)
+}
+
 /// Interns filenames, frames and tracebacks while a reader fills a [`Snapshot`].
+/// The tables hold indices into the snapshot's own arrays, hashed with [`mix`]:
+/// a snapshot has hundreds of thousands of frame tuples to intern.
 #[derive(Default)]
 struct Builder {
     snap: Snapshot,
     files: HashMap<Box<str>, u32>,
-    frames: HashMap<(u32, i64), u32>,
-    tracebacks: HashMap<Box<[u32]>, u32>,
+    frames: HashTable<u32>,
+    /// (hash, traceback index)
+    tracebacks: HashTable<(u64, u32)>,
 }
 
 impl Builder {
@@ -125,30 +149,66 @@ impl Builder {
     }
 
     fn frame(&mut self, file: u32, line: i64) -> u32 {
-        let next = self.snap.frames.len() as u32;
-        let i = *self.frames.entry((file, line)).or_insert(next);
-        if i == next {
-            self.snap.frames.push((file, line));
+        let frames = &mut self.snap.frames;
+        let hash = |(file, line): (u32, i64)| mix(u64::from(file), line as u64);
+        match self.frames.entry(
+            hash((file, line)),
+            |i| frames[*i as usize] == (file, line),
+            |i| hash(frames[*i as usize]),
+        ) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => {
+                let i = frames.len() as u32;
+                frames.push((file, line));
+                e.insert(i);
+                i
+            }
         }
-        i
     }
 
     /// Interns a traceback by content, so that equal tracebacks group together
-    /// as CPython's tuple equality does.
+    /// as CPython's tuple equality does. The table keeps each hash, so that
+    /// growing it does not hash every traceback again.
     fn traceback(&mut self, frames: &[u32]) -> u32 {
-        if let Some(i) = self.tracebacks.get(frames) {
+        let snap = &mut self.snap;
+        let hash = frames.iter().fold(0, |h, f| mix(h, u64::from(*f)));
+        let found = self.tracebacks.find(hash, |(h, i)| {
+            *h == hash && snap.traceback(*i as usize) == frames
+        });
+        if let Some((_, i)) = found {
             return *i;
         }
-        let i = self.snap.tracebacks() as u32;
-        self.snap.tb_frames.extend_from_slice(frames);
-        self.snap.tb_start.push(self.snap.tb_frames.len() as u32);
-        self.tracebacks.insert(frames.into(), i);
+        let i = snap.per_tb.len() as u32;
+        snap.tb_frames.extend_from_slice(frames);
+        snap.tb_start.push(snap.tb_frames.len() as u32);
+        snap.per_tb.push(Stat::default());
+        self.tracebacks.insert_unique(hash, (hash, i), |e| e.0);
         i
     }
 
-    fn trace(&mut self, size: u64, tb: u32) {
-        self.snap.sizes.push(size);
-        self.snap.trace_tb.push(tb);
+    /// Records cyclic garbage at traceback `tb`; `snap.cycles` is set.
+    fn cycles(&mut self, tb: u32, count: u64, size: u64) -> Result<(), Error> {
+        let too_big = || Error::NotSnapshot(format!("{count} objects of {size} bytes"));
+        let stat = Stat {
+            size: i64::try_from(size).map_err(|_| too_big())?,
+            count: i64::try_from(count).map_err(|_| too_big())?,
+        };
+        if let Some(c) = self.snap.cycles.as_mut() {
+            c[tb as usize].add(stat);
+        }
+        Ok(())
+    }
+
+    /// Counts one trace; sizes beyond `i64` are refused (CPython's are `size_t`
+    /// of real memory blocks).
+    fn trace(&mut self, size: u64, tb: u32) -> Result<(), Error> {
+        let size = i64::try_from(size)
+            .map_err(|_| Error::NotSnapshot(format!("a trace of {size} bytes")))?;
+        let s = &mut self.snap;
+        s.per_tb[tb as usize].add(Stat { size, count: 1 });
+        s.traces += 1;
+        s.total_size = s.total_size.saturating_add(size);
+        Ok(())
     }
 
     fn finish(self) -> Snapshot {
@@ -204,96 +264,57 @@ fn from_pickle(data: &[u8]) -> Result<Snapshot, Error> {
         None => Some(traces),
     }
     .ok_or_else(|| not("the Snapshot's traces have no list"))?;
-    let items: &[V] = match l.obj(list) {
-        Some(Obj::List(v)) => v,
-        _ => l
-            .tuple(list)
-            .ok_or_else(|| not("the Snapshot's traces are not a list"))?,
+    let items: Box<dyn Iterator<Item = V>> = match l.obj(list) {
+        Some(Obj::List(v)) => Box::new(v.iter()),
+        _ => Box::new(
+            l.tuple(list)
+                .ok_or_else(|| not("the Snapshot's traces are not a list"))?
+                .iter()
+                .copied(),
+        ),
     };
     let mut b = Builder::new();
-    b.snap.traceback_limit = match limit {
-        Some(V::Int(n)) => Some(n),
-        _ => None,
-    };
-    let mut resolved = Resolved(vec![u32::MAX; l.arena.len()]);
+    b.snap.traceback_limit = limit.and_then(|v| l.int(v));
+    let c = &l.columns;
+    // Tracebacks and filenames are shared objects: each is resolved once, by
+    // arena index (u32::MAX: not yet), in a table per kind so that a crafted
+    // pickle using one object as both cannot mix their indices. Frames are one
+    // tuple per use in CPython's dumps, so they are interned by content instead.
+    let mut tb_of = vec![u32::MAX; l.arena.len()];
+    let mut file_of = vec![u32::MAX; l.arena.len()];
     let mut frames = Vec::new();
-    b.snap.sizes.reserve(items.len());
-    b.snap.trace_tb.reserve(items.len());
-    for (i, t) in items.iter().enumerate() {
+    for (i, t) in items.enumerate() {
         let bad = |what: &str| Error::NotSnapshot(format!("trace {i}: {what}"));
         // (domain, size, traceback) up to Python 3.8; 3.9+ adds total_nframe.
-        let Some(Obj::Trace {
-            size,
-            traceback: tb_id,
-        }) = l.obj(*t)
-        else {
+        let V::Trace(t) = t else {
             return Err(bad(
                 "expected (domain, size >= 0, traceback[, total_nframe])",
             ));
         };
-        let (size, tb_id, tb) = (*size, *tb_id, V::Obj(*tb_id));
-        let mut idx = resolved.get(tb_id, TRACEBACK)?;
+        let (size, tb_id) = (c.trace_size[t as usize], c.trace_tb[t as usize]);
+        let mut idx = tb_of[tb_id as usize];
         if idx == u32::MAX {
             frames.clear();
             for f in l
-                .tuple(tb)
+                .tuple(V::Obj(tb_id))
                 .ok_or_else(|| bad("the traceback is not a tuple"))?
             {
-                let V::Obj(f_id) = *f else {
+                let V::Frame(f) = *f else {
                     return Err(bad("a frame is not (filename, lineno)"));
                 };
-                let mut frame = resolved.get(f_id, FRAME)?;
-                if frame == u32::MAX {
-                    let Some([name @ V::Obj(n_id), V::Int(line)]) = l.tuple(*f) else {
-                        return Err(bad("a frame is not (filename, lineno)"));
-                    };
-                    let mut file = resolved.get(*n_id, FILE)?;
-                    if file == u32::MAX {
-                        let name = l
-                            .str(*name)
-                            .ok_or_else(|| bad("a filename is not a string"))?;
-                        file = b.file(name);
-                        resolved.set(*n_id, FILE, file)?;
-                    }
-                    frame = b.frame(file, *line);
-                    resolved.set(f_id, FRAME, frame)?;
+                let (name, line) = (c.frame_file[f as usize], c.frame_line[f as usize]);
+                let mut file = file_of[name as usize];
+                if file == u32::MAX {
+                    // A frame's filename is a string by construction.
+                    file = b.file(l.str(V::Obj(name)).unwrap_or_default());
+                    file_of[name as usize] = file;
                 }
-                frames.push(frame);
+                frames.push(b.frame(file, line.into()));
             }
             idx = b.traceback(&frames);
-            resolved.set(tb_id, TRACEBACK, idx)?;
+            tb_of[tb_id as usize] = idx;
         }
-        b.trace(size, idx);
+        b.trace(size, idx)?;
     }
     Ok(b.finish())
-}
-
-const TRACEBACK: u32 = 1;
-const FRAME: u32 = 2;
-const FILE: u32 = 3;
-
-/// Tracebacks, frames and filenames are shared objects in a pickle: each is
-/// resolved once, by arena id. The kind sits in the top two bits, so that a
-/// crafted pickle using one object as two kinds is an error, not a wrong index.
-struct Resolved(Vec<u32>);
-
-impl Resolved {
-    /// The index an object resolved to as `kind`, or `u32::MAX` if not yet resolved.
-    fn get(&self, id: u32, kind: u32) -> Result<u32, Error> {
-        match self.0[id as usize] {
-            u32::MAX => Ok(u32::MAX),
-            v if v >> 30 == kind => Ok(v & ((1 << 30) - 1)),
-            _ => Err(Error::NotSnapshot(
-                "one object is used both as a traceback, a frame or a filename".into(),
-            )),
-        }
-    }
-
-    fn set(&mut self, id: u32, kind: u32, idx: u32) -> Result<(), Error> {
-        if idx >= 1 << 30 {
-            return Err(Error::NotSnapshot("more than 2^30 distinct frames".into()));
-        }
-        self.0[id as usize] = kind << 30 | idx;
-        Ok(())
-    }
 }

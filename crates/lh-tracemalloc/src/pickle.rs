@@ -11,18 +11,67 @@
 //!
 //! Values live in one arena and the stack and memo hold indices into it, so an
 //! object referenced a million times through the memo (a shared traceback, an
-//! interned filename) exists once.
+//! interned filename) exists once. A snapshot is mostly its million trace and
+//! frame tuples, so those get columns of their own instead of arena slots, a
+//! value is 8 bytes, and the opcodes of one such tuple are read in one step
+//! where they have CPython's usual shape: memory touched per trace and opcode
+//! dispatch were what bounded the speed.
 
 use crate::Error;
 use std::collections::HashMap;
 
-/// A value on the stack or in the memo: small scalars inline, the rest by index.
+/// A value on the stack, in the memo, a list or a tuple: small scalars inline,
+/// the rest by index. Integers beyond `i32` (pickle's BININT range) are
+/// [`Obj::Int`], which keeps this 8 bytes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum V {
     None,
     Bool(bool),
-    Int(i64),
+    Int(i32),
     Obj(u32),
+    /// A tuple of a trace's shape, `(domain, size, traceback[, total_nframe])`,
+    /// as [`Columns::trace_size`] and [`Columns::trace_tb`] at this index.
+    /// The domain is dropped, as `compare_to` ignores it.
+    Trace(u32),
+    /// A tuple of a frame's shape, `(filename, lineno)`, as
+    /// [`Columns::frame_file`] and [`Columns::frame_line`] at this index.
+    Frame(u32),
+}
+
+/// The two tuple shapes a snapshot is made of, a million of each, in columns
+/// instead of arena slots and tuple pool entries: a trace costs 12 bytes here
+/// and a frame 8, where a tuple costs 24 plus 8 per item.
+#[derive(Default)]
+pub(crate) struct Columns {
+    pub trace_size: Vec<u64>,
+    /// The arena index of the traceback tuple.
+    pub trace_tb: Vec<u32>,
+    /// The arena index of the filename string.
+    pub frame_file: Vec<u32>,
+    pub frame_line: Vec<i32>,
+}
+
+impl Columns {
+    fn with_capacity(traces: usize, frames: usize) -> Self {
+        Columns {
+            trace_size: Vec::with_capacity(traces),
+            trace_tb: Vec::with_capacity(traces),
+            frame_file: Vec::with_capacity(frames),
+            frame_line: Vec::with_capacity(frames),
+        }
+    }
+
+    fn trace(&mut self, size: u64, traceback: u32) -> V {
+        self.trace_size.push(size);
+        self.trace_tb.push(traceback);
+        V::Trace(self.trace_size.len() as u32 - 1)
+    }
+
+    fn frame(&mut self, file: u32, line: i32) -> V {
+        self.frame_file.push(file);
+        self.frame_line.push(line);
+        V::Frame(self.frame_file.len() as u32 - 1)
+    }
 }
 
 /// The two classes a tracemalloc dump may name.
@@ -32,8 +81,9 @@ pub(crate) enum Class {
     Traces,
 }
 
-/// Strings point into the input and tuples into one shared pool, so that the
-/// millions of trace tuples of a large snapshot cost no allocation each.
+/// An arena object. Strings point into the input and tuples into one shared
+/// pool, so that no object costs an allocation of its own; trace and frame
+/// tuples are not here at all but in [`Columns`].
 #[derive(Debug)]
 pub(crate) enum Obj {
     /// A UTF-8 checked range of the input.
@@ -46,21 +96,45 @@ pub(crate) enum Obj {
         start: usize,
         len: usize,
     },
-    /// A tuple of a trace's shape, `(domain, size, traceback, total_nframe)`
-    /// (or without `total_nframe`), kept without the domain: a snapshot has a
-    /// million of these and only size and traceback are ever read.
-    Trace {
-        size: u64,
-        traceback: u32,
-    },
+    /// An integer that does not fit [`V::Int`].
+    Int(i64),
     // The rare kinds are boxed so that every arena slot stays 24 bytes (a
-    // bare Vec would make each of the million slots 32): hence the allow.
-    #[allow(clippy::box_collection)]
-    List(Box<Vec<V>>),
+    // bare Vec would make each of the hundred thousand slots 32): hence the allow.
+    List(Box<List>),
     #[allow(clippy::box_collection)]
     Dict(Box<Vec<(V, V)>>),
     Class(Class),
     Instance(Box<Instance>),
+}
+
+/// A list: `run` as [`V::Trace`] values, then `items`. A snapshot's list of
+/// traces holds each trace tuple once, in the order they were built, so it is
+/// a run of trace indices instead of a million values.
+#[derive(Debug, Default)]
+pub(crate) struct List {
+    run: std::ops::Range<u32>,
+    items: Vec<V>,
+}
+
+impl List {
+    fn push(&mut self, v: V) {
+        match v {
+            V::Trace(i) if self.items.is_empty() && (self.run.is_empty() || self.run.end == i) => {
+                if self.run.is_empty() {
+                    self.run.start = i;
+                }
+                self.run.end = i + 1;
+            }
+            _ => self.items.push(v),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = V> + '_ {
+        self.run
+            .clone()
+            .map(V::Trace)
+            .chain(self.items.iter().copied())
+    }
 }
 
 /// An object of an allowed class: constructor arguments and `BUILD` state.
@@ -77,10 +151,15 @@ pub(crate) struct Loaded<'a> {
     pub root: V,
     pub arena: Vec<Obj>,
     tuples: Vec<V>,
+    pub columns: Columns,
     data: &'a [u8],
 }
 
 impl Loaded<'_> {
+    pub fn int(&self, v: V) -> Option<i64> {
+        int_of(&self.arena, v)
+    }
+
     pub fn obj(&self, v: V) -> Option<&Obj> {
         match v {
             V::Obj(i) => self.arena.get(i as usize),
@@ -147,6 +226,77 @@ fn old_protocol(data: &[u8]) -> Error {
     Error::Protocol
 }
 
+/// A trace or frame tuple read ahead of the opcode loop: where its opcodes
+/// end, what it is, and the memo slot it is put in.
+struct Ahead {
+    end: usize,
+    shape: Shape,
+    memo: Option<u32>,
+}
+
+enum Shape {
+    /// size, traceback (an arena index)
+    Trace(u64, u32),
+    /// filename (an arena index), line
+    Frame(u32, i32),
+}
+
+/// Reads opcodes ahead of the machine without running them; `None` where the
+/// bytes are not the expected opcode or end.
+struct Reader<'a> {
+    d: &'a [u8],
+    p: usize,
+}
+
+impl Reader<'_> {
+    fn bytes<const N: usize>(&self, at: usize) -> Option<[u8; N]> {
+        self.d.get(at..at + N)?.try_into().ok()
+    }
+
+    /// BININT1, BININT2 or BININT.
+    fn int(&mut self) -> Option<i64> {
+        let (v, n) = match *self.d.get(self.p)? {
+            b'K' => (i64::from(*self.d.get(self.p + 1)?), 2),
+            b'M' => (i64::from(u16::from_le_bytes(self.bytes(self.p + 1)?)), 3),
+            b'J' => (i64::from(i32::from_le_bytes(self.bytes(self.p + 1)?)), 5),
+            _ => return None,
+        };
+        self.p += n;
+        Some(v)
+    }
+
+    /// BINGET or LONG_BINGET: the memo index.
+    fn get(&mut self) -> Option<u32> {
+        let (i, n) = match *self.d.get(self.p)? {
+            b'h' => (u32::from(*self.d.get(self.p + 1)?), 2),
+            b'j' => (u32::from_le_bytes(self.bytes(self.p + 1)?), 5),
+            _ => return None,
+        };
+        self.p += n;
+        Some(i)
+    }
+
+    /// Steps over `op` if it is next.
+    fn op(&mut self, op: u8) -> bool {
+        let here = self.d.get(self.p) == Some(&op);
+        self.p += usize::from(here);
+        here
+    }
+
+    /// MEMOIZE (as slot `next`), BINPUT or LONG_BINPUT if one is next: the
+    /// slot, or `Some(None)` for none.
+    fn memo(&mut self, next: usize) -> Option<Option<u32>> {
+        let (i, n) = match self.d.get(self.p) {
+            Some(0x94) => (u32::try_from(next).ok()?, 1),
+            Some(b'q') => (u32::from(*self.d.get(self.p + 1)?), 2),
+            Some(b'r') => (u32::from_le_bytes(self.bytes(self.p + 1)?), 5),
+            _ => return Some(None),
+        };
+        self.p += n;
+        Some(Some(i))
+    }
+}
+
 struct Machine<'a> {
     data: &'a [u8],
     pos: usize,
@@ -155,6 +305,7 @@ struct Machine<'a> {
     arena: Vec<Obj>,
     tuples: Vec<V>,
     memo: Vec<V>,
+    columns: Columns,
     /// Memo slots written out of order (BINPUT with a sparse index); pickle
     /// itself numbers them densely, so this stays empty for real dumps.
     sparse: HashMap<u32, V>,
@@ -168,18 +319,20 @@ pub(crate) fn load(data: &[u8]) -> Result<Loaded<'_>, Error> {
     if data[0] != 0x80 {
         return Err(old_protocol(data));
     }
-    // A trace costs about 18 bytes of pickle, one arena slot, one memo slot
-    // and four tuple slots: reserving up front saves copying while growing
-    // (untouched reserved pages cost nothing).
-    let n = data.len() / 16;
+    // A trace costs 12 to 20 bytes of pickle and a frame 6 to 9, each one
+    // memo slot; a traceback of k frames k tuple slots. Reserving what the
+    // smallest encodings could need saves copying while growing: untouched
+    // reserved pages cost nothing.
+    let n = data.len();
     let mut m = Machine {
         data,
         pos: 0,
         stack: Vec::new(),
         marks: Vec::new(),
-        arena: Vec::with_capacity(n),
-        tuples: Vec::with_capacity(4 * n),
-        memo: Vec::with_capacity(n),
+        arena: Vec::new(),
+        tuples: Vec::with_capacity(n / 6),
+        memo: Vec::with_capacity(n / 6),
+        columns: Columns::with_capacity(n / 12, n / 6),
         sparse: HashMap::new(),
     };
     let root = m.run()?;
@@ -187,6 +340,7 @@ pub(crate) fn load(data: &[u8]) -> Result<Loaded<'_>, Error> {
         root,
         arena: m.arena,
         tuples: m.tuples,
+        columns: m.columns,
         data,
     })
 }
@@ -290,25 +444,90 @@ impl<'a> Machine<'a> {
         Ok(())
     }
 
-    /// Moves the top `n` stack values into a new tuple.
+    /// Moves the top `n` stack values into a new tuple: a column entry for
+    /// a trace or a frame, otherwise an arena slot.
     fn tuple_of_top(&mut self, n: usize) {
         let from = self.stack.len() - n;
-        if let [V::Int(_), V::Int(size), V::Obj(tb)]
-        | [V::Int(_), V::Int(size), V::Obj(tb), V::Int(_) | V::None] = self.stack[from..]
-        {
-            if let Ok(size) = u64::try_from(size) {
-                self.stack.truncate(from);
-                self.push(Obj::Trace {
-                    size,
-                    traceback: tb,
-                });
-                return;
+        let int = |v| int_of(&self.arena, v);
+        let v = match self.stack[from..] {
+            [domain, size, V::Obj(tb)] | [domain, size, V::Obj(tb), V::Int(_) | V::None] => {
+                match (int(domain), int(size).map(u64::try_from)) {
+                    (Some(_), Some(Ok(size))) => Some(self.columns.trace(size, tb)),
+                    _ => None,
+                }
             }
-        }
-        let start = self.tuples.len();
-        self.tuples.extend_from_slice(&self.stack[from..]);
+            [V::Obj(file), V::Int(line)]
+                if matches!(self.arena[file as usize], Obj::Str { .. }) =>
+            {
+                Some(self.columns.frame(file, line))
+            }
+            _ => None,
+        };
+        let v = v.unwrap_or_else(|| {
+            let start = self.tuples.len();
+            self.tuples.extend_from_slice(&self.stack[from..]);
+            self.alloc(Obj::Tuple { start, len: n })
+        });
         self.stack.truncate(from);
-        self.push(Obj::Tuple { start, len: n });
+        self.stack.push(v);
+    }
+
+    /// After a MARK: one trace tuple as CPython writes it, `BININT* BININT*
+    /// BINGET [BININT*] TUPLE [MEMOIZE | BINPUT]` (domain, size, a traceback
+    /// pickled before, total_nframe), read in one step. A snapshot is mostly
+    /// these, and dispatching their seven opcodes one by one was the reader's
+    /// main cost. `None` for any other shape, which then runs opcode by
+    /// opcode to the same result.
+    fn trace_ahead(&self) -> Option<Ahead> {
+        let mut a = Reader {
+            d: self.data,
+            p: self.pos,
+        };
+        a.int()?;
+        let size = u64::try_from(a.int()?).ok()?;
+        let V::Obj(tb) = *self.memo.get(a.get()? as usize)? else {
+            return None;
+        };
+        if !a.op(b't') {
+            a.int()?;
+            a.op(b't').then_some(())?;
+        }
+        Some(Ahead {
+            memo: a.memo(self.memo.len())?,
+            end: a.p,
+            shape: Shape::Trace(size, tb),
+        })
+    }
+
+    /// After a BINGET of a string: the rest of a frame tuple as CPython
+    /// writes it, `BININT* TUPLE2 [MEMOIZE | BINPUT]`, read in one step, as
+    /// [`Machine::trace_ahead`] does for traces.
+    fn frame_ahead(&self, file: u32) -> Option<Ahead> {
+        let mut a = Reader {
+            d: self.data,
+            p: self.pos,
+        };
+        let line = i32::try_from(a.int()?).ok()?;
+        a.op(0x86).then_some(())?;
+        Some(Ahead {
+            memo: a.memo(self.memo.len())?,
+            end: a.p,
+            shape: Shape::Frame(file, line),
+        })
+    }
+
+    /// Does what the opcodes read ahead would have done.
+    fn run_ahead(&mut self, a: Ahead, at: usize) -> Result<(), Error> {
+        self.pos = a.end;
+        let v = match a.shape {
+            Shape::Trace(size, tb) => self.columns.trace(size, tb),
+            Shape::Frame(file, line) => self.columns.frame(file, line),
+        };
+        self.stack.push(v);
+        match a.memo {
+            Some(idx) => self.memo_put(idx, at),
+            None => Ok(()),
+        }
     }
 
     fn memo_put(&mut self, idx: u32, at: usize) -> Result<(), Error> {
@@ -331,6 +550,13 @@ impl<'a> Machine<'a> {
             .or_else(|| self.sparse.get(&idx))
             .copied()
             .ok_or_else(|| self.err(at, format!("memo entry {idx} is not defined")))?;
+        if let V::Obj(file) = v {
+            if matches!(self.arena[file as usize], Obj::Str { .. }) {
+                if let Some(a) = self.frame_ahead(file) {
+                    return self.run_ahead(a, at);
+                }
+            }
+        }
         self.stack.push(v);
         Ok(())
     }
@@ -383,7 +609,10 @@ impl<'a> Machine<'a> {
                     let v = self.pop(at)?;
                     return Ok(v);
                 }
-                b'(' => self.marks.push(self.stack.len()),
+                b'(' => match self.trace_ahead() {
+                    Some(t) => self.run_ahead(t, at)?,
+                    None => self.marks.push(self.stack.len()),
+                },
                 b'0' => {
                     self.pop(at)?;
                 }
@@ -399,15 +628,15 @@ impl<'a> Machine<'a> {
                 0x89 => self.stack.push(V::Bool(false)),
                 b'J' => {
                     let v = self.u32()? as i32;
-                    self.stack.push(V::Int(v as i64));
+                    self.stack.push(V::Int(v));
                 }
                 b'K' => {
                     let v = self.u8()?;
-                    self.stack.push(V::Int(v as i64));
+                    self.stack.push(V::Int(v.into()));
                 }
                 b'M' => {
                     let v = self.u16()?;
-                    self.stack.push(V::Int(v as i64));
+                    self.stack.push(V::Int(v.into()));
                 }
                 0x8a | 0x8b => {
                     // LONG1, LONG4: little-endian two's complement
@@ -419,7 +648,10 @@ impl<'a> Machine<'a> {
                     let b = self.take(n)?;
                     let v = long(b)
                         .ok_or_else(|| self.err(at, "an integer does not fit in 64 bits"))?;
-                    self.stack.push(V::Int(v));
+                    match i32::try_from(v) {
+                        Ok(small) => self.stack.push(V::Int(small)),
+                        Err(_) => self.push(Obj::Int(v)),
+                    }
                 }
                 b'X' => {
                     let n = self.u32()? as usize;
@@ -454,7 +686,7 @@ impl<'a> Machine<'a> {
                 b']' => self.push(Obj::List(Box::default())),
                 b'l' => {
                     let items = self.pop_mark(at)?;
-                    self.push(Obj::List(Box::new(items)));
+                    self.push(Obj::List(Box::new(List { run: 0..0, items })));
                 }
                 b'a' => {
                     let v = self.pop(at)?;
@@ -465,10 +697,18 @@ impl<'a> Machine<'a> {
                     }
                 }
                 b'e' => {
-                    let items = self.pop_mark(at)?;
-                    let l = self.top(at)?;
-                    match self.obj_mut(l, at)? {
-                        Obj::List(list) => list.extend(items),
+                    // APPENDS: moved straight from the stack, as a snapshot's
+                    // million traces arrive in batches of a thousand.
+                    let m = self
+                        .marks
+                        .pop()
+                        .ok_or_else(|| self.err(at, "no MARK on the stack"))?;
+                    let list = match m.checked_sub(1).and_then(|i| self.stack.get(i)) {
+                        Some(V::Obj(l)) => &mut self.arena[*l as usize],
+                        _ => return Err(self.err(at, "APPENDS to something that is not a list")),
+                    };
+                    match list {
+                        Obj::List(list) => self.stack.drain(m..).for_each(|v| list.push(v)),
                         _ => return Err(self.err(at, "APPENDS to something that is not a list")),
                     }
                 }
@@ -589,6 +829,18 @@ impl<'a> Machine<'a> {
     }
 }
 
+/// The value of an integer, inline or in the arena.
+fn int_of(arena: &[Obj], v: V) -> Option<i64> {
+    match v {
+        V::Int(n) => Some(n.into()),
+        V::Obj(i) => match arena.get(i as usize)? {
+            Obj::Int(n) => Some(*n),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 fn pairs(items: &[V]) -> Option<Vec<(V, V)>> {
     let chunks = items.chunks_exact(2);
     if !chunks.remainder().is_empty() {
@@ -620,8 +872,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn arena_slots_stay_small() {
+    fn slots_stay_small() {
         assert_eq!(std::mem::size_of::<Obj>(), 24);
+        assert_eq!(std::mem::size_of::<V>(), 8);
     }
 
     #[test]

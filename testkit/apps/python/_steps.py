@@ -1,8 +1,10 @@
 """Shared driver of the Python sample apps: tracemalloc on, N steps, a pickled
 snapshot after each (written 0600 by leakhound_helper.dump).
 
-Usage: python3 APP.py OUTDIR STEPS [FRAMES]. Prints one "snapshot PATH" line
-per snapshot and "done" at the end, so a test reads readiness from stdout.
+Usage: python3 APP.py OUTDIR STEPS [FRAMES] [json|json+cycles]. Prints one
+"snapshot PATH" line per snapshot and "done" at the end, so a test reads
+readiness from stdout. The last argument asks for the JSON format instead,
+with the helper's table of cyclic garbage ("json+cycles").
 """
 import os
 import sys
@@ -15,11 +17,12 @@ import leakhound_helper  # noqa: E402
 def run(warm_up, step):
     outdir, steps = sys.argv[1], int(sys.argv[2])
     frames = int(sys.argv[3]) if len(sys.argv) > 3 else 10
+    fmt = sys.argv[4] if len(sys.argv) > 4 else "pickle"
     tracemalloc.start(frames)
     warm_up()
     for i in range(steps):
         step(i)
-        path = os.path.join(outdir, "snap-%d.pickle" % i)
-        leakhound_helper.dump(path)
+        path = os.path.join(outdir, "snap-%d.%s" % (i, fmt.split("+")[0]))
+        leakhound_helper.dump(path, fmt.split("+")[0], cycles=fmt.endswith("+cycles"))
         print("snapshot", path, flush=True)
     print("done", flush=True)
