@@ -782,8 +782,8 @@ fn ctrl_c_during_capture_stops_the_program_it_started() {
         .spawn()
         .unwrap();
     let lh = child.id();
-    // Ready when the first snapshot is on disk.
-    let first = dir.path().join("001-tracemalloc.pickle");
+    // Ready when the first snapshot is on disk (the helper answers JSON).
+    let first = dir.path().join("001-tracemalloc.json");
     let deadline = std::time::Instant::now() + testkit::READY_TIMEOUT;
     while !first.exists() {
         assert!(std::time::Instant::now() < deadline, "no first snapshot");

@@ -158,7 +158,7 @@ impl Source {
                 python::capture(url, *pid, &heap)?;
             }
             Source::PythonHelper { base } => {
-                python::capture_helper(base, &heap)?;
+                return Ok(vec![python::capture_helper(base, &heap)?]);
             }
             Source::Jvm { pid } => {
                 jvm::capture(*pid, &heap)?;
