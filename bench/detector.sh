@@ -7,7 +7,9 @@
 #    (predict_linear over 6 h, 4 h ahead > limit; increase(6h) > 500 MB with
 #    counter-reset semantics; least-squares slope > 10 MB/h). Prints precision,
 #    recall, F1, false alarms per 1,000 container-days, detection delay and
-#    time-to-OOM error, per pattern and overall. Exits 1 if the bar
+#    time-to-OOM error, per pattern and overall. The recorded real series of
+#    testdata/series (docs/corpus.md) are scored the same way, as the row
+#    `real` (not in the overall figures). Exits 1 if the bar
 #    (F1 >= 0.95, above every baseline, <= 1 false alarm / 1,000 days) is missed.
 # 2. Throughput (SKIP_THROUGHPUT=1 to skip): N series x 1 day at 30 s through
 #    `leakhound detect`, and the same samples in a real Prometheus (TSDB made by
@@ -29,7 +31,8 @@ echo "== evaluation: seed $seed, $per series per pattern"
 $ev corpus "$seed" "$per" "$out/corpus.jsonl" "$out/labels.jsonl"
 $lh detect --file "$out/corpus.jsonl" --format json > "$out/verdicts.jsonl"
 status=0
-$ev score "$out/corpus.jsonl" "$out/labels.jsonl" "$out/verdicts.jsonl" || status=$?
+$ev score "$out/corpus.jsonl" "$out/labels.jsonl" "$out/verdicts.jsonl" \
+  testdata/series/real.jsonl testdata/series/real-labels.jsonl || status=$?
 
 [ "${SKIP_THROUGHPUT:-}" = 1 ] && exit $status
 

@@ -93,10 +93,8 @@ pub fn analyze(series: &Series, opts: &Options) -> (Verdict, Analysis) {
         limit_bytes: limit,
         reasons,
     };
-    let mut an = Analysis {
-        points: pts.clone(),
-        ..Default::default()
-    };
+    // `points` is filled on the way out, with the samples rather than a copy.
+    let mut an = Analysis::default();
     let incs = incarnations(&pts, opts.restart_ratio);
     let last = *incs.last().unwrap_or(&(0, 0));
     let judged = judge(&pts[last.0..last.1], limit, opts, &mut an);
@@ -133,6 +131,7 @@ pub fn analyze(series: &Series, opts: &Options) -> (Verdict, Analysis) {
                             ));
                             out.reasons.extend(v.reasons);
                             out.reasons.push(format!("this run is young: {why}"));
+                            an.points = pts;
                             return (out, an);
                         }
                     }
@@ -148,6 +147,7 @@ pub fn analyze(series: &Series, opts: &Options) -> (Verdict, Analysis) {
             out.reasons.extend(v.reasons);
         }
     }
+    an.points = pts;
     (out, an)
 }
 

@@ -196,6 +196,21 @@ fn opt(v: Option<f64>, unit: &str) -> String {
     v.map_or("-".into(), |x| format!("{x:.1}{unit}"))
 }
 
+/// A row of [`table`] for a set scored apart from the corpus, leaking and
+/// healthy series together (the recorded real series, which are too few for
+/// rows of their own): recall on its leaks, and how many of its healthy
+/// series saw a false alarm.
+pub fn set_row(name: &str, set: &[(Series, Label)], outcomes: &[[Outcome; 4]]) -> String {
+    let healthy = set.iter().filter(|(_, l)| !l.leak).count();
+    let mut out = format!("{:<16} {:>4}", name, set.len());
+    for s in overall(set, outcomes) {
+        let cell = format!("recall {:.2} alarmed {}/{healthy}", s.recall(), s.fp);
+        let _ = write!(out, " | {cell:>28}");
+    }
+    out.push('\n');
+    out
+}
+
 /// Overall scores per method, in [`Method::ALL`] order.
 pub fn overall(corpus: &[(Series, Label)], outcomes: &[[Outcome; 4]]) -> Vec<Score> {
     (0..4)
@@ -209,8 +224,8 @@ pub fn overall(corpus: &[(Series, Label)], outcomes: &[[Outcome; 4]]) -> Vec<Sco
         .collect()
 }
 
-/// The evaluation table: per pattern, then overall.
-pub fn table(corpus: &[(Series, Label)], outcomes: &[[Outcome; 4]]) -> String {
+/// The evaluation table: per pattern, then `extra_rows` (see [`set_row`]), then overall.
+pub fn table(corpus: &[(Series, Label)], outcomes: &[[Outcome; 4]], extra_rows: &str) -> String {
     let mut by_pattern: BTreeMap<(bool, String), Vec<Score>> = BTreeMap::new();
     for ((_, l), o) in corpus.iter().zip(outcomes) {
         let e = by_pattern
@@ -248,6 +263,7 @@ pub fn table(corpus: &[(Series, Label)], outcomes: &[[Outcome; 4]]) -> String {
         }
         out.push('\n');
     }
+    out += extra_rows;
     let all = overall(corpus, outcomes);
     let days: f64 = all[0].healthy_days;
     let _ = writeln!(

@@ -2,7 +2,8 @@
 //! [`Verdict`] per line out.
 
 use lh_model::{Series, Verdict};
-use std::io::{BufRead, Write};
+use std::io::{Read, Write};
+use std::sync::Mutex;
 
 /// A line that is not a series. Carries the line number, so a user can find it.
 #[derive(Debug, thiserror::Error)]
@@ -15,11 +16,21 @@ pub enum Error {
 
 /// Parses one line; blank lines give `None`.
 pub fn parse_line(line: &str, number: usize) -> Result<Option<Series>, Error> {
-    let l = line.trim();
+    parse_bytes(line.as_bytes(), number)
+}
+
+/// [`parse_line`] on bytes.
+fn parse_bytes(line: &[u8], number: usize) -> Result<Option<Series>, Error> {
+    let l = line.trim_ascii();
     if l.is_empty() {
         return Ok(None);
     }
-    serde_json::from_str(l)
+    if let Some((s, len)) = Fast::new(l).series(&mut Vec::new()) {
+        if len == l.len() {
+            return Ok(Some(s));
+        }
+    }
+    serde_json::from_slice(l)
         .map(Some)
         .map_err(|e| Error::Line {
             line: number,
@@ -29,49 +40,347 @@ pub fn parse_line(line: &str, number: usize) -> Result<Option<Series>, Error> {
         })
 }
 
-/// Reads every series of a JSONL text, in order. Large inputs (the 10,000
-/// series benchmark is about 700 MB) are parsed on every core.
-pub fn parse_all(text: &str) -> Result<Vec<Series>, Error> {
-    let lines: Vec<&str> = text.lines().collect();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = lines.len().div_ceil(threads).max(1);
-    let parts: Vec<Result<Vec<Series>, Error>> = std::thread::scope(|s| {
-        let handles: Vec<_> = lines
-            .chunks(chunk)
-            .enumerate()
-            .map(|(c, ls)| {
-                s.spawn(move || {
-                    let mut v = Vec::with_capacity(ls.len());
-                    for (i, l) in ls.iter().enumerate() {
-                        if let Some(s) = parse_line(l, c * chunk + i + 1)? {
-                            v.push(s);
-                        }
-                    }
-                    Ok(v)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("parser thread"))
-            .collect()
-    });
-    let mut out = Vec::new();
-    for p in parts {
-        out.extend(p?);
-    }
-    Ok(out)
+/// Powers of ten, all exact in an f64.
+const POW10: [f64; 20] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19,
+];
+
+/// A parser for the one shape producers write: `{"id": "…", "limit_bytes":
+/// N or null, "points": [[t, v], …]}`, keys in any order, numbers of digits
+/// with an optional fraction. The points are nearly all of a line, and serde's
+/// generic path spends most of the batch's parse time on them. Anything else
+/// (escapes, signs, exponents, other keys, bad syntax) gives `None`, and serde
+/// parses the line instead, so results and error messages stay serde's. It
+/// runs on a block of lines and finds the end of its line itself, so the
+/// usual line is scanned once.
+struct Fast<'a> {
+    b: &'a [u8],
+    i: usize,
 }
 
-/// Reads series from a buffered reader, line by line.
-pub fn read(r: impl BufRead) -> Result<Vec<Series>, Error> {
-    let mut out = Vec::new();
-    for (i, l) in r.lines().enumerate() {
-        if let Some(s) = parse_line(&l?, i + 1)? {
-            out.push(s);
+impl<'a> Fast<'a> {
+    fn new(b: &'a [u8]) -> Self {
+        Fast { b, i: 0 }
+    }
+
+    /// The next byte after blanks within the line (a newline ends the line, so
+    /// it is not a blank here).
+    fn peek(&mut self) -> Option<u8> {
+        while let Some(b' ' | b'\t' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
+        self.b.get(self.i).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.peek()? == c).then(|| self.i += 1)
+    }
+
+    /// The series at the start of the input, and the bytes of its line
+    /// (newline included). `points` is the buffer to fill; it is taken on success.
+    fn series(mut self, points: &mut Vec<(f64, f64)>) -> Option<(Series, usize)> {
+        points.clear();
+        let (mut id, mut limit, mut seen_points) = (None, None, false);
+        self.eat(b'{')?;
+        loop {
+            match self.string()? {
+                "id" if id.is_none() => {
+                    self.eat(b':')?;
+                    id = Some(self.string()?.to_owned());
+                }
+                "limit_bytes" if limit.is_none() => {
+                    self.eat(b':')?;
+                    limit = Some(if self.peek()? == b'n' {
+                        self.b[self.i..].starts_with(b"null").then(|| self.i += 4)?;
+                        None
+                    } else {
+                        Some(self.integer()?)
+                    });
+                }
+                "points" if !seen_points => {
+                    self.eat(b':')?;
+                    self.points(points)?;
+                    seen_points = true;
+                }
+                _ => return None,
+            }
+            match self.peek()? {
+                b',' => self.i += 1,
+                b'}' => break,
+                _ => return None,
+            }
+        }
+        self.i += 1;
+        match self.peek() {
+            None => {}
+            Some(b'\n') => self.i += 1,
+            Some(_) => return None,
+        }
+        seen_points.then_some(())?;
+        let s = Series {
+            id: id?,
+            limit_bytes: limit.flatten(),
+            points: std::mem::take(points),
+        };
+        Some((s, self.i))
+    }
+
+    /// A string without escapes or control characters (which serde rejects).
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let rest = &self.b[self.i..];
+        let len = rest
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        if rest[len] != b'"' {
+            return None;
+        }
+        self.i += len + 1;
+        std::str::from_utf8(&rest[..len]).ok()
+    }
+
+    fn points(&mut self, out: &mut Vec<(f64, f64)>) -> Option<()> {
+        self.eat(b'[')?;
+        if self.peek()? == b']' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            self.eat(b'[')?;
+            let t = self.number()?;
+            self.eat(b',')?;
+            let v = self.number()?;
+            self.eat(b']')?;
+            out.push((t, v));
+            match self.peek()? {
+                b',' => self.i += 1,
+                b']' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
         }
     }
-    Ok(out)
+
+    /// Digits without a superfluous leading zero, as a u64; `None` past 19
+    /// digits, which might not fit (serde decides those).
+    fn integer(&mut self) -> Option<u64> {
+        let start = self.i;
+        let n = self.digits(0);
+        let len = self.i - start;
+        (len > 0 && len <= 19 && !(len > 1 && self.b[start] == b'0')).then_some(n)
+    }
+
+    /// Continues `n` with the digits that follow, eight at a time while it
+    /// can (digits are most of the input). Wraps on overflow: callers count digits.
+    fn digits(&mut self, mut n: u64) -> u64 {
+        while let Some(Ok(eight)) = self.b.get(self.i..self.i + 8).map(<[u8; 8]>::try_from) {
+            let v = u64::from_le_bytes(eight);
+            // Every byte in '0'..='9' (the test and the conversion are fast_float's).
+            if (v.wrapping_add(0x4646_4646_4646_4646) | v.wrapping_sub(0x3030_3030_3030_3030))
+                & 0x8080_8080_8080_8080
+                != 0
+            {
+                break;
+            }
+            let v = v - 0x3030_3030_3030_3030;
+            let v = v * 10 + (v >> 8);
+            let hi = (v & 0x0000_00FF_0000_00FF).wrapping_mul(0x000F_4240_0000_0064);
+            let lo = ((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(0x0000_2710_0000_0001);
+            n = n
+                .wrapping_mul(100_000_000)
+                .wrapping_add(u64::from((hi.wrapping_add(lo) >> 32) as u32));
+            self.i += 8;
+        }
+        while let Some(&c @ b'0'..=b'9') = self.b.get(self.i) {
+            n = n.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+            self.i += 1;
+        }
+        n
+    }
+
+    /// A JSON number converted as serde_json converts it: an integer is
+    /// `u64 as f64`; with a fraction, the significand (below 2^53, so exact)
+    /// over a power of ten up to 10^19 (exact too): one correctly rounded
+    /// division, the value serde_json gives with or without its
+    /// `float_roundtrip` feature. Other numbers are left to serde.
+    fn number(&mut self) -> Option<f64> {
+        self.peek()?;
+        let start = self.i;
+        let m = self.integer()?;
+        let f = if self.b.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            let from = self.i;
+            let m = self.digits(m);
+            // At most 19 digits in all (and the dot): no overflow.
+            if self.i == from || self.i - start > 20 || m >= 1 << 53 {
+                return None;
+            }
+            m as f64 / POW10.get(self.i - from)?
+        } else {
+            m as f64
+        };
+        (!matches!(self.b.get(self.i), Some(b'e' | b'E'))).then_some(f)
+    }
+}
+
+/// Reads every series of a JSONL text, in order. Large inputs (the 10,000
+/// series benchmark is about 650 MB) are parsed on every core.
+pub fn parse_all(text: &str) -> Result<Vec<Series>, Error> {
+    read(text.as_bytes())
+}
+
+/// Reads every series from a reader, in order, parsing on every core.
+pub fn read(r: impl Read + Send) -> Result<Vec<Series>, Error> {
+    map_series(r, Series::clone)
+}
+
+/// Runs the detector over every series of a JSONL stream and returns the
+/// verdicts in input order. Reading, parsing and judging run together on
+/// every core, block by block, so the file is never held whole in memory
+/// and no core waits for the parse to finish before judging.
+pub fn detect_reader(r: impl Read + Send, opts: &crate::Options) -> Result<Vec<Verdict>, Error> {
+    map_series(r, |s| crate::detect(s, opts))
+}
+
+/// Input blocks handed to a worker: large enough that taking one (under a
+/// lock) is rare, small enough that both cores get many.
+const BLOCK: u64 = 4 << 20;
+
+/// The shared reader: whole lines, in numbered blocks.
+struct Feed<R> {
+    r: R,
+    /// The start of a line that the last block cut.
+    carry: Vec<u8>,
+    next_block: usize,
+    /// The end of the input was read.
+    done: bool,
+    /// A worker met a bad line: hand out nothing more.
+    stopped: bool,
+}
+
+impl<R: Read> Feed<R> {
+    /// Fills `buf` with the next whole lines and gives the block's index.
+    fn take(&mut self, buf: &mut Vec<u8>) -> std::io::Result<Option<usize>> {
+        buf.clear();
+        if self.stopped {
+            return Ok(None);
+        }
+        buf.append(&mut self.carry);
+        while !self.done {
+            let from = buf.len();
+            if (&mut self.r).take(BLOCK).read_to_end(buf)? == 0 {
+                self.done = true;
+            } else if let Some(nl) = buf[from..].iter().rposition(|&c| c == b'\n') {
+                self.carry.extend_from_slice(&buf[from + nl + 1..]);
+                buf.truncate(from + nl + 1);
+                break;
+            }
+        }
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        self.next_block += 1;
+        Ok(Some(self.next_block - 1))
+    }
+}
+
+/// Applies `f` to every series of a JSONL stream on every core and returns
+/// the results in input order. On bad input the error is the one a
+/// line-by-line reader would meet first: blocks before a failing one are
+/// finished, later ones are not started. Workers count the lines of their
+/// blocks, so line numbers of errors are settled at the end.
+fn map_series<R, T, F>(r: R, f: F) -> Result<Vec<T>, Error>
+where
+    R: Read + Send,
+    T: Send,
+    F: Fn(&Series) -> T + Sync,
+{
+    let feed = Mutex::new(Feed {
+        r,
+        carry: Vec::new(),
+        next_block: 0,
+        done: false,
+        stopped: false,
+    });
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Blocks done as (index, lines, results); an error as (block, error with
+    // the line number within the block).
+    type Part<T> = (Vec<(usize, usize, Vec<T>)>, Option<(usize, Error)>);
+    let worker = || -> Part<T> {
+        let (mut done, mut buf, mut points) = (Vec::new(), Vec::new(), Vec::new());
+        loop {
+            let next = feed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(&mut buf);
+            let block = match next {
+                Ok(Some(b)) => b,
+                Ok(None) => return (done, None),
+                Err(e) => return (done, Some((usize::MAX, e.into()))),
+            };
+            let (mut out, mut lines, mut at) = (Vec::new(), 0, 0);
+            while at < buf.len() {
+                lines += 1;
+                let rest = &buf[at..];
+                let parsed = match Fast::new(rest).series(&mut points) {
+                    Some((s, len)) => {
+                        at += len;
+                        Ok(Some(s))
+                    }
+                    None => {
+                        let len = rest
+                            .iter()
+                            .position(|&c| c == b'\n')
+                            .map_or(rest.len(), |n| n + 1);
+                        at += len;
+                        parse_bytes(&rest[..len], lines)
+                    }
+                };
+                match parsed {
+                    Ok(Some(s)) => {
+                        out.push(f(&s));
+                        points = s.points;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        feed.lock().unwrap_or_else(|p| p.into_inner()).stopped = true;
+                        return (done, Some((block, e)));
+                    }
+                }
+            }
+            done.push((block, lines, out));
+        }
+    };
+    let parts: Vec<Part<T>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads).map(|_| s.spawn(worker)).collect();
+        hs.into_iter()
+            .map(|h| h.join().expect("reader thread"))
+            .collect()
+    });
+    let (mut blocks, mut errors) = (Vec::new(), Vec::new());
+    for (done, err) in parts {
+        blocks.extend(done);
+        errors.extend(err);
+    }
+    blocks.sort_unstable_by_key(|b| b.0);
+    // A read error comes after every block handed out before it.
+    if let Some((block, mut e)) = errors.into_iter().min_by_key(|(block, e)| match e {
+        Error::Line { line, .. } => (*block, *line),
+        Error::Io(_) => (usize::MAX, 0),
+    }) {
+        if let Error::Line { line, .. } = &mut e {
+            *line += blocks
+                .iter()
+                .take_while(|b| b.0 < block)
+                .map(|b| b.1)
+                .sum::<usize>();
+        }
+        return Err(e);
+    }
+    Ok(blocks.into_iter().flat_map(|b| b.2).collect())
 }
 
 /// Writes one series per line.
@@ -99,4 +408,143 @@ pub fn detect_all(series: &[Series], opts: &crate::Options) -> Vec<Verdict> {
             .flat_map(|h| h.join().expect("detector thread"))
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::Rng;
+
+    /// The fast path must give serde's series, to the bit, or step aside.
+    fn same_as_serde(line: &str) {
+        let ours = parse_line(line, 1);
+        let theirs = serde_json::from_str::<Series>(line.trim());
+        match (ours, theirs) {
+            (Ok(Some(a)), Ok(b)) => {
+                assert_eq!((&a.id, a.limit_bytes), (&b.id, b.limit_bytes), "{line}");
+                let bits = |s: &Series| -> Vec<(u64, u64)> {
+                    s.points
+                        .iter()
+                        .map(|p| (p.0.to_bits(), p.1.to_bits()))
+                        .collect()
+                };
+                assert_eq!(bits(&a), bits(&b), "{line}");
+            }
+            (Err(_), Err(_)) => {}
+            (a, b) => panic!("{line}: ours {a:?}, serde {b:?}"),
+        }
+    }
+
+    fn fast_takes(line: &str) -> bool {
+        Fast::new(line.as_bytes())
+            .series(&mut Vec::new())
+            .is_some_and(|(_, len)| len == line.len())
+    }
+
+    #[test]
+    fn fast_path_agrees_with_serde_on_numbers() {
+        let mut rng = Rng::new(3);
+        for _ in 0..20_000 {
+            let digits = 1 + rng.below(19);
+            let mut int: String = (0..digits)
+                .map(|_| char::from(b'0' + rng.below(10) as u8))
+                .collect();
+            if int.len() > 1 && rng.below(4) > 0 {
+                int = int.trim_start_matches('0').to_string();
+                if int.is_empty() {
+                    int.push('0');
+                }
+            }
+            let frac: String = (0..rng.below(23))
+                .map(|_| char::from(b'0' + rng.below(10) as u8))
+                .collect();
+            let num = match rng.below(4) {
+                0 => int.clone(),
+                1 => format!("{int}.{frac}"),
+                2 => format!("{int}.0"),
+                _ => format!("{}", rng.range(0.0, 1e12)),
+            };
+            let line = format!(r#"{{"id":"x","limit_bytes":1,"points":[[{num},{num}]]}}"#);
+            same_as_serde(&line);
+        }
+        // Typical producer output takes the fast path.
+        assert!(fast_takes(
+            r#"{"id":"a/b","limit_bytes":536870912,"points":[[1764300000.0,77132118.0],[1764300030,9.5]]}"#
+        ));
+    }
+
+    #[test]
+    fn fast_path_agrees_with_serde_on_shapes() {
+        let typical = [
+            r#"{"id":"a","limit_bytes":10,"points":[[1,2],[3,4.25]]}"#,
+            r#" { "points" : [ [ 1 , 2 ] ] , "id" : "a" , "limit_bytes" : null } "#,
+            r#"{"id":"a","points":[]}"#,
+            r#"{"id":"ü","points":[[0,0.5]]}"#,
+        ];
+        for l in typical {
+            assert!(fast_takes(l.trim()), "{l}");
+            same_as_serde(l);
+        }
+        for l in [
+            r#"{"id":"a\"b","points":[[1,2]]}"#,
+            r#"{"id":"a","points":[[1,2]],"load":[]}"#,
+            r#"{"id":"a","points":[[1e3,2E-2],[-1,-0]]}"#,
+            r#"{"id":"a","points":[[1,2]],"id":"b"}"#,
+            r#"{"id":"a","points":[[01,2]]}"#,
+            r#"{"id":"a","points":[[1.,2]]}"#,
+            r#"{"id":"a","points":[[.5,2]]}"#,
+            r#"{"id":"a","points":[[1,2,3]]}"#,
+            r#"{"id":"a","points":[[1,2]]} x"#,
+            r#"{"id":"a","limit_bytes":5.0,"points":[]}"#,
+            r#"{"id":"a","limit_bytes":-5,"points":[]}"#,
+            r#"{"id":"a","limit_bytes":99999999999999999999,"points":[]}"#,
+            r#"{"id":"a","points":[[18446744073709551615,99999999999999999999999]]}"#,
+            r#"{"id":"a","points":[[1,NaN]]}"#,
+            r#"{"limit_bytes":1,"points":[]}"#,
+            r#"{"id":"a"}"#,
+            r#"{"id":"a","points":[[1,2],]}"#,
+            r#"["a",1,[[1,2]]]"#,
+            r#"{"id":"a","points":[[1,2]]"#,
+            "{\"id\":\"a\tb\",\"points\":[]}",
+        ] {
+            same_as_serde(l);
+        }
+    }
+
+    #[test]
+    fn blocks_keep_order_and_errors_name_their_line() {
+        // Over three blocks, with blank lines and CRLF endings.
+        let mut text = String::new();
+        let mut n = 0;
+        while text.len() < 3 * BLOCK as usize {
+            n += 1;
+            text += &format!(r#"{{"id":"s{n}","points":[[1,{n}],[2,{n}.5]]}}"#);
+            text += if n % 7 == 0 { "\r\n\n" } else { "\n" };
+        }
+        let ids = map_series(text.as_bytes(), |s| s.id.clone()).unwrap();
+        assert_eq!(ids.len(), n);
+        assert!(ids
+            .iter()
+            .enumerate()
+            .all(|(i, id)| *id == format!("s{}", i + 1)));
+        // A bad line near the end, and one in the first block: the first is named.
+        let lines = text.lines().count();
+        let late = format!("{text}oops\n");
+        match read(late.as_bytes()) {
+            Err(Error::Line { line, .. }) => assert_eq!(line, lines + 1),
+            other => panic!("{:?}", other.map(|v| v.len())),
+        }
+        let early = format!("\n{{\"id\":1}}\n{late}");
+        match read(early.as_bytes()) {
+            Err(Error::Line { line, .. }) => assert_eq!(line, 2),
+            other => panic!("{:?}", other.map(|v| v.len())),
+        }
+        // A series split over two lines is two bad lines, as serde reads lines.
+        match read(&b"{\"id\":\"a\",\n\"points\":[]}\n"[..]) {
+            Err(Error::Line { line, .. }) => assert_eq!(line, 1),
+            other => panic!("{:?}", other.map(|v| v.len())),
+        }
+        assert!(read(&b""[..]).unwrap().is_empty());
+        assert_eq!(read(&b"{\"id\":\"a\",\"points\":[]}"[..]).unwrap().len(), 1);
+    }
 }

@@ -102,6 +102,13 @@ pub fn theil_sen_intercept(x: &[f64], y: &[f64], b: f64) -> f64 {
 /// are autocorrelated (a GC cycle spans several samples), so resampling single
 /// points would give intervals far too narrow; blocks of about n^(1/3) keep the
 /// short-range dependence. Returns the (lo, hi) quantiles of `reps` slopes.
+///
+/// A resample holds original points, some of them repeated, and its pairs
+/// are taken in time order so each pairwise slope keeps its sign: its
+/// slopes are the original pairs' slopes, pair (i, j) counted
+/// copies(i) × copies(j) times. So the pairwise slopes are computed and
+/// sorted once, and each replicate's Theil–Sen slope (the same value
+/// [`theil_sen`] gives on the resample) is found by walking them with its counts.
 pub fn block_bootstrap_slope(
     x: &[f64],
     y: &[f64],
@@ -114,25 +121,46 @@ pub fn block_bootstrap_slope(
         return (f64::NEG_INFINITY, f64::INFINITY);
     }
     let block = ((n as f64).cbrt().ceil() as usize).clamp(2, n / 2);
-    let (mut bx, mut by) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let mut idx = Vec::with_capacity(n);
-    let mut scratch = Vec::new();
+    let mut pairs = Vec::with_capacity(n * (n - 1) / 2);
+    for i in 0..n {
+        for j in i + 1..n {
+            let dx = x[j] - x[i];
+            if dx > 0.0 {
+                pairs.push(((y[j] - y[i]) / dx, i, j));
+            }
+        }
+    }
+    pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    let mut copies = vec![0u64; n];
     let mut slopes = Vec::with_capacity(reps);
     for _ in 0..reps {
-        idx.clear();
-        while idx.len() < n {
+        copies.fill(0);
+        let mut taken = 0;
+        while taken < n {
             let start = rng.below(n - block + 1);
-            idx.extend((start..start + block).take(n - idx.len()));
+            let len = block.min(n - taken);
+            for c in &mut copies[start..start + len] {
+                *c += 1;
+            }
+            taken += len;
         }
-        // Pairs are taken in time order so each pairwise slope keeps its sign.
-        idx.sort_unstable();
-        bx.clear();
-        by.clear();
-        for &i in &idx {
-            bx.push(x[i]);
-            by.push(y[i]);
-        }
-        slopes.push(theil_sen(&bx, &by, &mut scratch));
+        let weight = |&(_, i, j): &(f64, usize, usize)| copies[i] * copies[j];
+        let total: u64 = pairs.iter().map(weight).sum();
+        let slope = if total == 0 {
+            0.0
+        } else {
+            // The rank `quantile(…, 0.5)` picks among `total` slopes.
+            let k = ((total - 1) as f64 * 0.5).round() as u64;
+            let mut seen = 0;
+            pairs
+                .iter()
+                .find(|p| {
+                    seen += weight(p);
+                    seen > k
+                })
+                .map_or(0.0, |p| p.0)
+        };
+        slopes.push(slope);
     }
     let a = (1.0 - level) / 2.0;
     let lo = quantile(&mut slopes, a);
@@ -403,6 +431,51 @@ mod tests {
             covered += usize::from(lo < 2.0 && 2.0 < hi);
         }
         assert!(covered >= 28, "{covered} of 40");
+    }
+
+    #[test]
+    fn bootstrap_is_theil_sen_on_block_resamples() {
+        // The definition, resample by resample, against the counted walk:
+        // bit-identical intervals, also with ties in x and y.
+        fn by_resampling(x: &[f64], y: &[f64], reps: usize, rng: &mut Rng) -> (f64, f64) {
+            let n = x.len();
+            let block = ((n as f64).cbrt().ceil() as usize).clamp(2, n / 2);
+            let mut slopes = Vec::new();
+            for _ in 0..reps {
+                let mut idx = Vec::new();
+                while idx.len() < n {
+                    let start = rng.below(n - block + 1);
+                    idx.extend((start..start + block).take(n - idx.len()));
+                }
+                idx.sort_unstable();
+                let bx: Vec<f64> = idx.iter().map(|&i| x[i]).collect();
+                let by: Vec<f64> = idx.iter().map(|&i| y[i]).collect();
+                slopes.push(theil_sen(&bx, &by, &mut Vec::new()));
+            }
+            let a = (1.0 - 0.9) / 2.0;
+            (quantile(&mut slopes, a), quantile(&mut slopes, 1.0 - a))
+        }
+        for seed in 0..200 {
+            let mut rng = Rng::new(seed);
+            let n = 4 + rng.below(60);
+            let mut x: Vec<f64> = (0..n).map(|i| i as f64 + rng.range(0.0, 0.9)).collect();
+            let y: Vec<f64> = x
+                .iter()
+                .map(|v| (0.3 * v + rng.normal()).round() * if seed % 3 == 0 { 0.0 } else { 1.0 })
+                .collect();
+            if seed % 5 == 0 {
+                x[n / 2] = x[n / 2 - 1];
+            }
+            let reps = 1 + rng.below(80);
+            let (mut a, mut b) = (Rng::new(seed), Rng::new(seed));
+            let ours = block_bootstrap_slope(&x, &y, reps, 0.9, &mut a);
+            let theirs = by_resampling(&x, &y, reps, &mut b);
+            assert_eq!(
+                (ours.0.to_bits(), ours.1.to_bits()),
+                (theirs.0.to_bits(), theirs.1.to_bits()),
+                "seed {seed}: {ours:?} {theirs:?}"
+            );
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! lh-eval corpus SEED PER_PATTERN CORPUS.jsonl LABELS.jsonl
-//! lh-eval score CORPUS.jsonl LABELS.jsonl VERDICTS.jsonl
+//! lh-eval score CORPUS.jsonl LABELS.jsonl VERDICTS.jsonl [REAL.jsonl REAL-LABELS.jsonl]
 //! lh-eval bulk N DAYS SERIES.jsonl OPENMETRICS.txt
 //! lh-eval explain CORPUS.jsonl ID
 //! ```
@@ -14,7 +14,9 @@
 //! whole series are the ones the library gives, then replays every series
 //! hour by hour through leakhound and the three baselines and prints the
 //! table. It exits 1 when the acceptance bar (F1 ≥ 0.95, above every
-//! baseline, ≤ 1 false alarm per 1,000 container-days) is not met.
+//! baseline, ≤ 1 false alarm per 1,000 container-days) is not met. A
+//! second, recorded set (testdata/series) is scored the same way and shown
+//! as one row, `real`; the bar is the corpus's.
 
 use lh_trend::corpus::{self, Label};
 use lh_trend::stats::Rng;
@@ -28,10 +30,11 @@ fn main() -> ExitCode {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let r = match a.as_slice() {
         ["corpus", seed, n, out, labels] => make_corpus(seed, n, out, labels),
-        ["score", c, l, v] => score(c, l, v),
+        ["score", c, l, v] => score(c, l, v, None),
+        ["score", c, l, v, rs, rl] => score(c, l, v, Some((rs, rl))),
         ["bulk", n, days, out, om] => bulk(n, days, out, om),
         ["explain", c, id] => explain(c, id),
-        _ => Err("usage: lh-eval corpus SEED PER_PATTERN CORPUS LABELS | score CORPUS LABELS VERDICTS | bulk N DAYS SERIES OPENMETRICS".into()),
+        _ => Err("usage: lh-eval corpus SEED PER_PATTERN CORPUS LABELS | score CORPUS LABELS VERDICTS [REAL REAL-LABELS] | bulk N DAYS SERIES OPENMETRICS".into()),
     };
     match r {
         Ok(code) => ExitCode::from(code),
@@ -58,22 +61,42 @@ fn make_corpus(seed: &str, n: &str, out: &str, labels: &str) -> R {
     Ok(0)
 }
 
-fn score(corpus_path: &str, labels: &str, verdicts: &str) -> R {
-    let series = jsonl::parse_all(&std::fs::read_to_string(corpus_path)?)?;
-    let labels: Vec<Label> = BufReader::new(File::open(labels)?)
+/// The series of a JSONL file.
+fn series_of(path: &str) -> Result<Vec<lh_model::Series>, Box<dyn std::error::Error>> {
+    Ok(jsonl::read(File::open(path)?)?)
+}
+
+/// Series paired with the labels of a labels file; they must be as many.
+fn labelled(
+    series: Vec<lh_model::Series>,
+    labels: &str,
+) -> Result<Vec<(lh_model::Series, Label)>, Box<dyn std::error::Error>> {
+    let l: Vec<Label> = BufReader::new(File::open(labels)?)
         .lines()
         .map(|l| Ok(serde_json::from_str(&l?)?))
         .collect::<Result<_, Box<dyn std::error::Error>>>()?;
+    if series.len() != l.len() {
+        return Err(format!("{labels}: {} labels for {} series", l.len(), series.len()).into());
+    }
+    Ok(series.into_iter().zip(l).collect())
+}
+
+fn score(corpus_path: &str, labels: &str, verdicts: &str, real: Option<(&str, &str)>) -> R {
+    let series = series_of(corpus_path)?;
     let opts = Options::default();
     if verdicts != "-" {
         check_verdicts(&series, verdicts, &opts)?;
     }
-    if series.len() != labels.len() {
-        return Err("corpus and labels differ in length".into());
-    }
-    let c: Vec<_> = series.into_iter().zip(labels).collect();
+    let c = labelled(series, labels)?;
     let outcomes = eval::run_all(&c, 3600.0, &opts);
-    print!("{}", eval::table(&c, &outcomes));
+    let extra = match real {
+        Some((rs, rl)) => {
+            let r = labelled(series_of(rs)?, rl)?;
+            eval::set_row("real", &r, &eval::run_all(&r, 3600.0, &opts))
+        }
+        None => String::new(),
+    };
+    print!("{}", eval::table(&c, &outcomes, &extra));
     let all = eval::overall(&c, &outcomes);
     let ours = &all[0];
     let beats = all[1..].iter().all(|b| ours.f1() > b.f1());
