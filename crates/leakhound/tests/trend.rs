@@ -163,6 +163,7 @@ fn bad_input_gets_a_clear_verdict_or_error() {
         id: "messy".into(),
         limit_bytes: Some(0),
         points: pts,
+        load: None,
     };
     let v = trend_json(dir, &serde_json::to_string(&messy).unwrap());
     let all = v.reasons.join(" | ");

@@ -108,6 +108,7 @@ pub fn fetch(q: &Query) -> Result<Series, Error> {
             id: format!("{}/{}/{}", q.namespace, q.pod, container),
             limit_bytes: limit(&agent, q, &container)?,
             points,
+            load: None,
         });
     }
     Err(Error::Query {
