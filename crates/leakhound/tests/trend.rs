@@ -232,16 +232,15 @@ fn bad_input_gets_a_clear_verdict_or_error() {
 /// Prometheus samples every 30 s: the series and its load moved onto that
 /// clock from a fixed start, `n` samples long.
 fn at_30s(s: &mut Series, n: usize) {
-    let t0 = 1_764_300_000.0;
-    let retime = |v: &[(f64, f64)]| -> Vec<(f64, f64)> {
+    fn retime(v: &[(f64, f64)], n: usize) -> Vec<(f64, f64)> {
         v.iter()
             .enumerate()
-            .map(|(i, p)| (t0 + 30.0 * i as f64, p.1))
+            .map(|(i, p)| (1_764_300_000.0 + 30.0 * i as f64, p.1))
             .take(n)
             .collect()
-    };
-    s.points = retime(&s.points);
-    s.load = s.load.as_deref().map(retime);
+    }
+    s.points = retime(&s.points, n);
+    s.load = s.load.as_deref().map(|l| retime(l, n));
 }
 
 /// The OpenMetrics text of one container's working set, with cAdvisor's label names.

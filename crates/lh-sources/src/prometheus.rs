@@ -53,7 +53,7 @@ struct Data {
 
 #[derive(Deserialize)]
 struct Sample {
-    metric: BTreeMap<String, String>,
+    metric: Labels,
     #[serde(default)]
     values: Vec<(f64, String)>,
     #[serde(default)]
@@ -121,13 +121,16 @@ pub fn fetch(q: &Query) -> Result<Series, Error> {
     })
 }
 
+/// A series' label set, as Prometheus names it.
+type Labels = BTreeMap<String, String>;
+
 /// Every series an expression gives over the range, by label set, its
 /// windows joined in time order.
 fn range(
     agent: &ureq::Agent,
     q: &Query,
     expr: &str,
-) -> Result<BTreeMap<BTreeMap<String, String>, Vec<(f64, f64)>>, Error> {
+) -> Result<BTreeMap<Labels, Vec<(f64, f64)>>, Error> {
     let mut out: BTreeMap<_, Vec<(f64, f64)>> = BTreeMap::new();
     let mut t = q.start;
     while t <= q.end {

@@ -180,9 +180,12 @@ mod tests {
     use super::*;
     use crate::stats::Rng;
 
+    /// `(unix seconds, value)` pairs.
+    type Timeline = Vec<(f64, f64)>;
+
     /// Hourly floor buckets over three days and a load sampled every 60 s on
     /// its own clock: a daily cycle on a ramp that doubles the traffic.
-    fn scenario(leak_per_h: f64, seed: u64) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+    fn scenario(leak_per_h: f64, seed: u64) -> (Timeline, Timeline) {
         let t0 = 1_764_300_000.0;
         let mut rng = Rng::new(seed);
         let traffic = |s: f64| {
