@@ -3,11 +3,16 @@
 //! A service whose traffic doubles over a week holds twice the sessions,
 //! buffers and caches: its memory floor rises for days, and from memory alone
 //! that is a leak. Given a load series (requests/s, queue length,
-//! connections), the floor is regressed on load *and* time together. If the
-//! load term carries the rise and the time term, load held fixed, is neither
-//! significant nor material, the growth is load's; if memory still grows with
-//! time beyond what load explains, it stays a leak, and the reason gives the
-//! load-adjusted slope.
+//! connections), the floor is regressed on load *and* time together, twice:
+//!
+//! - [`remove`], before the detector's tests: when load significantly drives
+//!   the floor, its part is taken out, so that traffic's swings and ramps
+//!   neither pass for growth nor hide a leak under them;
+//! - [`check`], on a rise that would still be a leak: if the load term
+//!   carries it and the time term, load held fixed, is neither significant
+//!   nor material, the growth is load's (`no-leak`); if memory still grows
+//!   with time beyond what load explains, it stays a leak, and the reason
+//!   gives the load-adjusted slope.
 //!
 //! The floor buckets are autocorrelated (a regime lasts many buckets), which
 //! would make an ordinary t-test claim far too much; the standard errors are
@@ -33,16 +38,40 @@ const FLOOR_QUANTILE: f64 = 0.05;
 /// Less of the judged floor than this covered by load samples, and the load is not used.
 const MIN_COVERAGE: f64 = 0.8;
 
-/// Judges a floor, `(unix seconds, bytes)` per envelope bucket, against the
-/// load `(unix seconds, value)`, cleaned and sorted.
-/// `alpha` is the one-sided level of both t-tests; growth below
-/// `min_daily_growth` of the level a day is not material.
-pub fn check(
-    floor: &[(f64, f64)],
-    load: &[(f64, f64)],
-    alpha: f64,
-    min_daily_growth: f64,
-) -> LoadCheck {
+/// Memory regressed on load and time, with the one-sided p-values of both terms.
+struct Fit {
+    /// The load under each floor bucket (see [`align`]).
+    aligned: Vec<Option<f64>>,
+    /// Mean and spread of the aligned load, and the floor's change per spread of load.
+    load_mean: f64,
+    load_sd: f64,
+    per_sd: f64,
+    p_load: f64,
+    p_time: f64,
+    /// The load-adjusted slope and two standard errors of it, bytes per hour.
+    slope: f64,
+    band: f64,
+    /// Mean of the floor, and the share of its variance the fit explains.
+    level: f64,
+    r2: f64,
+}
+
+impl Fit {
+    /// The load-adjusted slope as the reasons give it.
+    fn after(&self) -> String {
+        format!(
+            "after load, the floor's slope is {}/h ± {}/h (2 s.e., autocorrelation-corrected; p = {:.2e})",
+            human_bytes(self.slope as i64),
+            human_bytes(self.band as i64),
+            self.p_time
+        )
+    }
+}
+
+/// Fits a floor, `(unix seconds, bytes)` per envelope bucket, on the load
+/// `(unix seconds, value)`, cleaned and sorted, and time; `Err` says why the
+/// load cannot be used.
+fn fit(floor: &[(f64, f64)], load: &[(f64, f64)]) -> Result<Fit, String> {
     let aligned = align(floor, load);
     let (t, (y, l)): (Vec<f64>, (Vec<f64>, Vec<f64>)) = floor
         .iter()
@@ -51,7 +80,7 @@ pub fn check(
         .unzip();
     let n = t.len();
     if n < 8 || (n as f64) < MIN_COVERAGE * floor.len() as f64 {
-        return LoadCheck::Stands(format!(
+        return Err(format!(
             "load samples cover {n} of the {} floor buckets of the judged span (at least {:.0}% and 8 are needed); judged without load",
             floor.len(),
             MIN_COVERAGE * 100.0
@@ -64,17 +93,17 @@ pub fn check(
         let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
         (sd > 1e-9 * m.abs().max(1e-300)).then(|| (v.iter().map(|x| (x - m) / sd).collect(), sd))
     };
-    let Some((lz, _)) = standardize(&l) else {
-        return LoadCheck::Stands(
+    let Some((lz, load_sd)) = standardize(&l) else {
+        return Err(
             "load is constant over the judged span, so it cannot explain growth; judged without load".into(),
         );
     };
     let hours: Vec<f64> = t.iter().map(|s| (s - t[0]) / 3600.0).collect();
     let Some((tz, t_sd)) = standardize(&hours) else {
-        return LoadCheck::Stands("the judged span has no length; judged without load".into());
+        return Err("the judged span has no length; judged without load".into());
     };
     let Some(fit) = stats::regress(&[vec![1.0; n], lz.clone(), tz.clone()], &y) else {
-        return LoadCheck::Stands(
+        return Err(
             "load moves in lockstep with time over the judged span, so the two cannot be told apart; judged without load".into(),
         );
     };
@@ -103,27 +132,84 @@ pub fn check(
             }
         }
     };
-    let (p_load, p_time) = (p(1), p(2));
-    // Back to bytes per hour.
-    let slope = fit.beta[2] / t_sd;
-    let band = 2.0 * fit.se[2] * inflate / t_sd;
-    let level = y.iter().sum::<f64>() / n as f64;
-    let daily = slope * 24.0 / level.max(1.0);
-    let after = format!(
-        "after load, the floor's slope is {}/h ± {}/h (2 s.e., autocorrelation-corrected; p = {p_time:.2e})",
-        human_bytes(slope as i64),
-        human_bytes(band as i64)
-    );
-    if fit.beta[1] <= 0.0 || p_load >= alpha {
+    Ok(Fit {
+        load_mean: l.iter().sum::<f64>() / n as f64,
+        load_sd,
+        per_sd: fit.beta[1],
+        p_load: p(1),
+        p_time: p(2),
+        // Back to bytes per hour.
+        slope: fit.beta[2] / t_sd,
+        band: 2.0 * fit.se[2] * inflate / t_sd,
+        level: y.iter().sum::<f64>() / n as f64,
+        r2: fit.r2,
+        aligned,
+    })
+}
+
+/// Takes load's part out of the floor `lo` (bucket times and values as
+/// measured in `floor`) when load significantly drives it: what is left is
+/// judged as memory alone would be, with traffic's swings and ramps gone.
+/// The peaks keep load's part, since the OOM killer sees them at whatever
+/// load there is. Returns what it did, for the reasons; `None` (and nothing
+/// changed) otherwise.
+pub fn remove(
+    floor: &[(f64, f64)],
+    load: &[(f64, f64)],
+    alpha: f64,
+    lo: &mut [f64],
+) -> Option<String> {
+    let f = fit(floor, load).ok()?;
+    if f.per_sd <= 0.0 || f.p_load >= alpha {
+        return None;
+    }
+    // Buckets without a load sample take their nearest neighbour's.
+    let mut last = f.aligned.iter().flatten().next().copied()?;
+    for (a, lo) in f.aligned.iter().zip(lo.iter_mut()) {
+        last = a.unwrap_or(last);
+        *lo -= f.per_sd * (last - f.load_mean) / f.load_sd;
+    }
+    // Said as the brief verdict would be: whether time still adds growth.
+    let head = if f.p_time < alpha {
+        "the floor follows load and grows beyond it"
+    } else {
+        "growth follows load"
+    };
+    Some(format!(
+        "{head} (r² = {:.2}, {} per unit of load); {}; judged with load's part removed",
+        f.r2,
+        human_bytes((f.per_sd / f.load_sd) as i64),
+        f.after()
+    ))
+}
+
+/// Judges a floor, `(unix seconds, bytes)` per envelope bucket, against the
+/// load `(unix seconds, value)`, cleaned and sorted.
+/// `alpha` is the one-sided level of both t-tests; growth below
+/// `min_daily_growth` of the level a day is not material.
+pub fn check(
+    floor: &[(f64, f64)],
+    load: &[(f64, f64)],
+    alpha: f64,
+    min_daily_growth: f64,
+) -> LoadCheck {
+    let f = match fit(floor, load) {
+        Ok(f) => f,
+        Err(why) => return LoadCheck::Stands(why),
+    };
+    let (p_load, p_time) = (f.p_load, f.p_time);
+    let daily = f.slope * 24.0 / f.level.max(1.0);
+    let after = f.after();
+    if f.per_sd <= 0.0 || p_load >= alpha {
         return LoadCheck::Stands(format!(
             "load does not explain the floor (load term p = {p_load:.2e}, r² = {:.2}); judged on time alone",
-            fit.r2
+            f.r2
         ));
     }
     if p_time < alpha && daily >= min_daily_growth {
         return LoadCheck::Stands(format!(
             "memory grows beyond load (r² = {:.2}): {after}, {:.1}% of its level a day",
-            fit.r2,
+            f.r2,
             daily * 100.0
         ));
     }
@@ -132,7 +218,7 @@ pub fn check(
         confidence: (1.0 - p_load).min(0.5 + p_time).clamp(0.5, 0.95),
         reason: format!(
             "growth follows load (r² = {:.2}); {after}: {}",
-            fit.r2,
+            f.r2,
             if p_time < alpha {
                 format!(
                     "{:.2}% of the level a day, too little to matter",
@@ -234,6 +320,30 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn removing_load_leaves_the_leak_and_nothing_else() {
+        for (leak, grows) in [(0.0, false), (2e6, true)] {
+            let (floor, load) = scenario(leak, 4);
+            let mut lo: Vec<f64> = floor.iter().map(|p| p.1).collect();
+            let why = remove(&floor, &load, 0.001, &mut lo).unwrap();
+            assert_eq!(
+                why.starts_with("the floor follows load and grows beyond it"),
+                grows,
+                "{why}"
+            );
+            // The traffic doubled, adding 80 MB; what is left rises by the leak alone.
+            let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+            let rise = mean(&lo[66..]) - mean(&lo[..6]);
+            assert!((rise - leak * 66.0).abs() < 5e6, "{rise} {why}");
+        }
+        // Load that does not drive memory is left alone.
+        let (floor, load) = scenario(2e6, 5);
+        let noise: Vec<(f64, f64)> = load.iter().map(|p| (p.0, 100.0 + (p.0 % 7.0))).collect();
+        let mut lo: Vec<f64> = floor.iter().map(|p| p.1).collect();
+        assert_eq!(remove(&floor, &noise, 0.001, &mut lo), None);
+        assert!(lo.iter().zip(&floor).all(|(a, b)| *a == b.1));
     }
 
     #[test]
