@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The leak detector's evaluation and throughput, beside the alerts people use.
 #
-# 1. Evaluation: a seeded corpus (docs/corpus.md; 14 patterns x PER_PATTERN
+# 1. Evaluation: a seeded corpus (docs/corpus.md; 16 patterns x PER_PATTERN
 #    series of 2-4 days), `leakhound detect` on it, then every series replayed
 #    hour by hour through leakhound and three faithful baselines
 #    (predict_linear over 6 h, 4 h ahead > limit; increase(6h) > 500 MB with

@@ -208,6 +208,8 @@ fn write(out: &Path, apps: &[App], recs: &[Arc<Mutex<Recording>>]) -> std::io::R
             id: app.id.into(),
             limit_bytes: Some(app.limit),
             points,
+            // The load is a steady request rate, so it would explain nothing.
+            load: None,
         };
         lh_trend::jsonl::write_series(&mut series, &s)?;
         // Growth of the first run, least squares, per hour of series time.

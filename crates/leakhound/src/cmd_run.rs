@@ -501,6 +501,7 @@ fn live_trend(samples: &[(f64, u64)], limit: u64) -> lh_model::Verdict {
         id: "soak".into(),
         limit_bytes: Some(limit),
         points: samples.iter().map(|(t, b)| (*t, *b as f64)).collect(),
+        load: None,
     };
     lh_trend::detect::detect(&series, &soak_trend_options())
 }

@@ -19,7 +19,7 @@ pub enum Format {
 #[derive(Args, Debug)]
 #[command(group = clap::ArgGroup::new("source").required(true).args(["file", "prometheus", "cgroup"]))]
 pub struct TrendArgs {
-    /// A JSONL file holding one series (the `detect` input contract).
+    /// A JSONL file holding one series (the `detect` input contract, its optional `load` included).
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Prometheus base URL; needs --namespace and --pod.
@@ -32,6 +32,10 @@ pub struct TrendArgs {
     /// Needed when the pod has more than one container.
     #[arg(long, value_name = "C")]
     pub container: Option<String>,
+    /// Prometheus: PromQL giving one series of the pod's load (requests/s,
+    /// queue length, connections); memory growth that follows it is not a leak.
+    #[arg(long, value_name = "PROMQL", requires = "prometheus")]
+    pub load_query: Option<String>,
     /// Prometheus: how much history to judge, e.g. 6h, 1d.
     #[arg(long, default_value = "1d", value_parser = parse_duration)]
     pub range: Duration,
@@ -57,7 +61,8 @@ pub struct TrendArgs {
 /// `leakhound detect`: batch verdicts, one per series.
 #[derive(Args, Debug)]
 pub struct DetectArgs {
-    /// JSONL, one series per line: {"id", "limit_bytes", "points": [[unix_seconds, bytes], …]}.
+    /// JSONL, one series per line: {"id", "limit_bytes", "points": [[unix_seconds, bytes], …]},
+    /// optionally with "load": [[unix_seconds, value], …] (growth that follows load is not a leak).
     #[arg(long, value_name = "SERIES.jsonl")]
     pub file: PathBuf,
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -190,6 +195,7 @@ pub fn trend(a: TrendArgs) -> Result<u8> {
             start: end - a.range.as_secs_f64(),
             end,
             step: a.step.map_or(30.0, |d| d.as_secs_f64()),
+            load_query: a.load_query.clone(),
         };
         lh_sources::prometheus::fetch(&q).map_err(TrendError::from)?
     } else if let Some(cg) = &a.cgroup {

@@ -163,6 +163,7 @@ fn bad_input_gets_a_clear_verdict_or_error() {
         id: "messy".into(),
         limit_bytes: Some(0),
         points: pts,
+        load: None,
     };
     let v = trend_json(dir, &serde_json::to_string(&messy).unwrap());
     let all = v.reasons.join(" | ");
@@ -187,6 +188,21 @@ fn bad_input_gets_a_clear_verdict_or_error() {
         b"\n{\"id\":\"n\",\"points\":[[1, NaN]]}\n",
     );
     expect_exit(&["detect", "--file", f.to_str().unwrap()], 2, "line 2");
+    // A load that is empty is said; one that is not pairs names its line.
+    let v = trend_json(dir, r#"{"id":"e","points":[[1764300000, 5]],"load":[]}"#);
+    assert!(
+        v.reasons
+            .iter()
+            .any(|r| r.contains("load: no usable samples")),
+        "{:?}",
+        v.reasons
+    );
+    let f = testkit::write_file(
+        dir,
+        "badload.jsonl",
+        b"{\"id\":\"b\",\"points\":[],\"load\":[[1]]}\n",
+    );
+    expect_exit(&["detect", "--file", f.to_str().unwrap()], 2, "line 1");
     let f = testkit::write_file(dir, "junk.jsonl", b"hello\n");
     expect_exit(
         &["detect", "--file", f.to_str().unwrap()],
@@ -213,6 +229,20 @@ fn bad_input_gets_a_clear_verdict_or_error() {
     );
 }
 
+/// Prometheus samples every 30 s: the series and its load moved onto that
+/// clock from a fixed start, `n` samples long.
+fn at_30s(s: &mut Series, n: usize) {
+    fn retime(v: &[(f64, f64)], n: usize) -> Vec<(f64, f64)> {
+        v.iter()
+            .enumerate()
+            .map(|(i, p)| (1_764_300_000.0 + 30.0 * i as f64, p.1))
+            .take(n)
+            .collect()
+    }
+    s.points = retime(&s.points, n);
+    s.load = s.load.as_deref().map(|l| retime(l, n));
+}
+
 /// The OpenMetrics text of one container's working set, with cAdvisor's label names.
 fn openmetrics(out: &mut String, ns: &str, pod: &str, container: &str, s: &Series) {
     for p in &s.points {
@@ -226,29 +256,33 @@ fn openmetrics(out: &mut String, ns: &str, pod: &str, container: &str, s: &Serie
 
 #[test]
 fn prometheus_gives_the_verdict_of_the_file() {
-    // Two pods, one leaking and one healthy, and a pod with two containers.
-    // Prometheus samples every 30 s; so do these series.
+    // Two pods, one leaking and one healthy, a pod with two containers, and
+    // a pod whose memory follows its traffic for four days, with that traffic
+    // as a request rate. Prometheus samples every 30 s; so do these series.
     let mut leak = series("linear", 11).0;
     let mut healthy = series("go-sawtooth", 12).0;
-    let t0 = 1_764_300_000.0;
-    for s in [&mut leak, &mut healthy] {
-        let pts: Vec<(f64, f64)> = s
-            .points
-            .iter()
-            .map(|p| p.1)
-            .enumerate()
-            .map(|(i, v)| (t0 + 30.0 * i as f64, v))
-            .take(2 * 2880)
-            .collect();
-        s.points = pts;
-    }
+    let mut busy = corpus::one("load-ramp", "load-ramp/12", &mut Rng::new(12), Some(4.0)).0;
+    at_30s(&mut leak, 2 * 2880);
+    at_30s(&mut healthy, 2 * 2880);
+    at_30s(&mut busy, 4 * 2880);
     let mut om = String::from("# TYPE container_memory_working_set_bytes gauge\n");
     openmetrics(&mut om, "shop", "cart", "app", &leak);
     openmetrics(&mut om, "shop", "web", "app", &healthy);
     openmetrics(&mut om, "shop", "multi", "a", &healthy);
     openmetrics(&mut om, "shop", "multi", "b", &healthy);
+    openmetrics(&mut om, "shop", "api", "app", &busy);
+    om += "# TYPE http_requests_per_second gauge\n";
+    for (pod, s) in [("api", &busy), ("web", &busy)] {
+        for p in s.load.as_deref().unwrap() {
+            let _ = writeln!(
+                om,
+                "http_requests_per_second{{namespace=\"shop\",pod=\"{pod}\"}} {} {}",
+                p.1, p.0
+            );
+        }
+    }
     om += "# TYPE kube_pod_container_resource_limits gauge\n";
-    for (pod, s) in [("cart", &leak), ("web", &healthy)] {
+    for (pod, s) in [("cart", &leak), ("web", &healthy), ("api", &busy)] {
         for p in s.points.iter().step_by(20) {
             let _ = writeln!(
                 om,
@@ -331,6 +365,91 @@ fn prometheus_gives_the_verdict_of_the_file() {
         .code(),
         Some(1)
     );
+    // Memory that follows the traffic: with the request rate as load it is
+    // `no-leak`, from Prometheus as from the file; without it, a leak.
+    let busy_end = format!("{}", busy.points.last().unwrap().0);
+    fn api<'a>(url: &'a str, end: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec![
+            "trend",
+            "--prometheus",
+            url,
+            "-n",
+            "shop",
+            "--pod",
+            "api",
+            "--range",
+            "4d",
+            "--end",
+            end,
+            "--step",
+            "30s",
+        ];
+        args.extend_from_slice(extra);
+        args
+    }
+    let load_query = "http_requests_per_second{namespace=\"shop\",pod=\"api\"}";
+    let o = leakhound(&api(
+        &url,
+        &busy_end,
+        &["--load-query", load_query, "--format", "json"],
+    ));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let with_load: Verdict = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        with_load.verdict,
+        VerdictKind::NoLeak,
+        "{:?}",
+        with_load.reasons
+    );
+    assert!(
+        with_load
+            .reasons
+            .iter()
+            .any(|r| r.starts_with("growth follows load (r² = ")),
+        "{:?}",
+        with_load.reasons
+    );
+    let o = leakhound(&api(&url, &busy_end, &["--format", "json"]));
+    let blind: Verdict = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(blind.verdict, VerdictKind::Leak, "{:?}", blind.reasons);
+    let f = write_jsonl(
+        dir.path(),
+        "busy.jsonl",
+        &[Series {
+            id: "shop/api/app".into(),
+            ..busy.clone()
+        }],
+    );
+    let o = leakhound(&["trend", "--file", f.to_str().unwrap(), "--format", "json"]);
+    let from_file: Verdict = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (from_file.id.as_str(), from_file.verdict, &from_file.reasons),
+        (with_load.id.as_str(), with_load.verdict, &with_load.reasons),
+        "--file and --prometheus judge the same samples and load alike"
+    );
+    let o = leakhound(&["detect", "--file", f.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(verdicts(&o)[0].verdict, VerdictKind::NoLeak);
+    // A load query giving several series or none, and a load query without Prometheus.
+    expect_exit(
+        &api(
+            &url,
+            &busy_end,
+            &["--load-query", "http_requests_per_second"],
+        ),
+        2,
+        "gave 2 series; it must give one",
+    );
+    expect_exit(
+        &api(&url, &busy_end, &["--load-query", "no_such_metric"]),
+        2,
+        "gave no series",
+    );
+    expect_exit(
+        &["trend", "--file", "x.jsonl", "--load-query", "up"],
+        2,
+        "--prometheus",
+    );
+
     // A query matching many series, or none: input errors that say what to do.
     let args = |pod: &'static str| {
         vec![

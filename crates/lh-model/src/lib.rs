@@ -202,6 +202,12 @@ pub struct Series {
     pub limit_bytes: Option<u64>,
     /// `[unix_seconds, bytes]` pairs.
     pub points: Vec<(f64, f64)>,
+    /// Optional `[unix_seconds, value]` pairs of any load measure (requests/s,
+    /// queue length, connections). Memory that grows because load grows is not
+    /// a leak, and only the load itself can tell the two apart. Absent, the
+    /// line reads and writes exactly as it did before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<Vec<(f64, f64)>>,
 }
 
 /// What the detector concluded about a series.
@@ -271,6 +277,14 @@ mod tests {
         .unwrap();
         assert_eq!(s.limit_bytes, Some(536870912));
         assert_eq!(s.points[1], (1764300030.0, 123500000.0));
+        assert_eq!(s.load, None);
+        // Without a load, a series writes the line it was read from.
+        assert!(!serde_json::to_string(&s).unwrap().contains("load"));
+        let l: Series = serde_json::from_str(
+            r#"{"id": "a", "points": [[1764300000, 1]], "load": [[1764300000, 250.5]]}"#,
+        )
+        .unwrap();
+        assert_eq!(l.load, Some(vec![(1764300000.0, 250.5)]));
     }
 
     #[test]

@@ -62,6 +62,7 @@ pub fn sample(
         id: path.display().to_string(),
         limit_bytes: None,
         points: Vec::new(),
+        load: None,
     };
     let mut k = 0u32;
     loop {

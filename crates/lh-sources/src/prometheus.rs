@@ -3,7 +3,8 @@
 //!
 //! A plain blocking client keeps the CLI free of an async runtime; requests go
 //! out in windows of at most 10,000 steps because Prometheus refuses more
-//! than 11,000 points per series in one `query_range`.
+//! than 11,000 points per series in one `query_range`. An optional load query
+//! ([`Query::load_query`]) fills the series' load.
 
 use crate::Error;
 use lh_model::Series;
@@ -25,6 +26,10 @@ pub struct Query {
     pub end: f64,
     /// Seconds between points.
     pub step: f64,
+    /// A PromQL expression giving one series of the pod's load (requests/s,
+    /// queue length, connections), fetched over the same range and step: with
+    /// it the detector can tell growth that follows load from a leak.
+    pub load_query: Option<String>,
 }
 
 /// Working set first; RSS where a runtime reports no working set.
@@ -48,14 +53,15 @@ struct Data {
 
 #[derive(Deserialize)]
 struct Sample {
-    metric: BTreeMap<String, String>,
+    metric: Labels,
     #[serde(default)]
     values: Vec<(f64, String)>,
     #[serde(default)]
     value: Option<(f64, String)>,
 }
 
-/// Fetches the container's memory series and its limit.
+/// Fetches the container's memory series and its limit, and its load when
+/// [`Query::load_query`] asks for it.
 pub fn fetch(q: &Query) -> Result<Series, Error> {
     if !(q.step.is_finite() && q.step > 0.0 && q.end.is_finite() && q.start < q.end) {
         return Err(Error::Usage(
@@ -69,21 +75,9 @@ pub fn fetch(q: &Query) -> Result<Series, Error> {
     for metric in METRICS {
         let expr = format!("{metric}{{{sel}}}");
         let mut by_container: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
-        let mut t = q.start;
-        while t <= q.end {
-            let end = (t + q.step * 10_000.0).min(q.end);
-            let params = [
-                ("query", expr.clone()),
-                ("start", fmt_t(t)),
-                ("end", fmt_t(end)),
-                ("step", fmt_t(q.step)),
-            ];
-            for s in call(&agent, q, "/api/v1/query_range", &params)? {
-                let c = s.metric.get("container").cloned().unwrap_or_default();
-                let pts = by_container.entry(c).or_default();
-                pts.extend(s.values.iter().map(|(t, v)| (*t, parse_value(v))));
-            }
-            t = end + q.step;
+        for (labels, pts) in range(&agent, q, &expr)? {
+            let c = labels.get("container").cloned().unwrap_or_default();
+            by_container.entry(c).or_default().extend(pts);
         }
         if by_container.is_empty() {
             continue;
@@ -108,6 +102,11 @@ pub fn fetch(q: &Query) -> Result<Series, Error> {
             id: format!("{}/{}/{}", q.namespace, q.pod, container),
             limit_bytes: limit(&agent, q, &container)?,
             points,
+            load: q
+                .load_query
+                .as_deref()
+                .map(|e| load(&agent, q, e))
+                .transpose()?,
         });
     }
     Err(Error::Query {
@@ -120,6 +119,56 @@ pub fn fetch(q: &Query) -> Result<Series, Error> {
             METRICS[1]
         ),
     })
+}
+
+/// A series' label set, as Prometheus names it.
+type Labels = BTreeMap<String, String>;
+
+/// Every series an expression gives over the range, by label set, its
+/// windows joined in time order.
+fn range(
+    agent: &ureq::Agent,
+    q: &Query,
+    expr: &str,
+) -> Result<BTreeMap<Labels, Vec<(f64, f64)>>, Error> {
+    let mut out: BTreeMap<_, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut t = q.start;
+    while t <= q.end {
+        let end = (t + q.step * 10_000.0).min(q.end);
+        let params = [
+            ("query", expr.to_string()),
+            ("start", fmt_t(t)),
+            ("end", fmt_t(end)),
+            ("step", fmt_t(q.step)),
+        ];
+        for s in call(agent, q, "/api/v1/query_range", &params)? {
+            let pts = out.entry(s.metric).or_default();
+            pts.extend(s.values.iter().map(|(t, v)| (*t, parse_value(v))));
+        }
+        t = end + q.step;
+    }
+    Ok(out)
+}
+
+/// The load series: the load query must give exactly one series, since the
+/// detector weighs one load against memory; several are the user's to aggregate.
+fn load(agent: &ureq::Agent, q: &Query, expr: &str) -> Result<Vec<(f64, f64)>, Error> {
+    let all = range(agent, q, expr)?;
+    let query_error = |message: String| Error::Query {
+        url: q.url.clone(),
+        message,
+    };
+    match all.len() {
+        0 => Err(query_error(format!(
+            "the load query {expr} gave no series between {} and {}",
+            fmt_t(q.start),
+            fmt_t(q.end)
+        ))),
+        1 => Ok(all.into_values().next().expect("one series")),
+        n => Err(query_error(format!(
+            "the load query {expr} gave {n} series; it must give one (aggregate it, e.g. sum(...))"
+        ))),
+    }
 }
 
 /// The memory limit: kube-state-metrics' view first, cAdvisor's second (where 0 means none).
@@ -251,6 +300,7 @@ mod tests {
             start: 0.0,
             end: 1.0,
             step: 1.0,
+            load_query: None,
         };
         assert_eq!(
             selector(&q),

@@ -5,14 +5,15 @@
 //! that the pattern shapes; on top of it a garbage collector saws (Go-like or
 //! JVM-like), load may follow the day, and samples carry noise. When the peaks
 //! of a leaking series reach the limit, the process is OOM-killed and starts
-//! again from its base, as under Kubernetes.
+//! again from its base, as under Kubernetes. The patterns whose memory
+//! follows load carry that load (requests/s) beside the samples.
 
 use crate::stats::Rng;
 use lh_model::Series;
 use serde::{Deserialize, Serialize};
 
 /// Negative (healthy) and positive (leaking) patterns.
-pub const NEGATIVES: [&str; 8] = [
+pub const NEGATIVES: [&str; 9] = [
     "go-sawtooth",
     "jvm-sawtooth",
     "warmup-plateau",
@@ -21,15 +22,42 @@ pub const NEGATIVES: [&str; 8] = [
     "steps",
     "restarts",
     "page-cache",
+    "load-ramp",
 ];
-pub const POSITIVES: [&str; 6] = [
+pub const POSITIVES: [&str; 7] = [
     "linear",
     "staircase",
     "sublinear",
     "superlinear",
     "late-onset",
     "oom-restart",
+    "leak-under-load",
 ];
+
+/// Every pattern in the order the corpus generates them. A pattern's seed is
+/// its place here, so a new pattern goes at the end and every older one keeps
+/// its series byte for byte: scores before and after stay comparable.
+pub const ORDER: [&str; 16] = [
+    "go-sawtooth",
+    "jvm-sawtooth",
+    "warmup-plateau",
+    "bounded-cache",
+    "daily-cycle",
+    "steps",
+    "restarts",
+    "page-cache",
+    "linear",
+    "staircase",
+    "sublinear",
+    "superlinear",
+    "late-onset",
+    "oom-restart",
+    "load-ramp",
+    "leak-under-load",
+];
+
+/// The patterns whose memory follows load, and which carry it.
+const WITH_LOAD: [&str; 3] = ["daily-cycle", "load-ramp", "leak-under-load"];
 
 /// The truth about one generated series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,7 +76,7 @@ pub struct Label {
 /// `n` series of every pattern, in a fixed order, from `seed`.
 pub fn generate(seed: u64, n: usize) -> Vec<(Series, Label)> {
     let mut out = Vec::new();
-    for (pi, p) in NEGATIVES.iter().chain(POSITIVES.iter()).enumerate() {
+    for (pi, p) in ORDER.iter().enumerate() {
         for i in 0..n {
             let mut rng = Rng::new(seed.wrapping_mul(1_000_003) ^ ((pi as u64) << 32 | i as u64));
             out.push(one(p, &format!("{p}/{i}"), &mut rng, None));
@@ -59,6 +87,21 @@ pub fn generate(seed: u64, n: usize) -> Vec<(Series, Label)> {
 
 /// One series of `pattern`; `days` fixes the length (the throughput benchmark uses 1).
 pub fn one(pattern: &str, id: &str, rng: &mut Rng, days: Option<f64>) -> (Series, Label) {
+    // Load draws from its own stream, so that the memory of a pattern that
+    // gained a load series is what it was before.
+    let mut load_rng = Rng::new(rng.clone().next_u64() ^ 0x4c4f_4144);
+    let with_load = WITH_LOAD.contains(&pattern);
+    // Requests/s at the start, their noise, the day's swing of traffic (memory
+    // swings by `sens` of it: part of memory does not scale with load), and
+    // in `load-ramp` the traffic's growth over the window.
+    let load0 = load_rng.range(20f64.ln(), 2000f64.ln()).exp();
+    let load_noise = load_rng.range(0.01, 0.05);
+    let sens = load_rng.range(0.3, 0.9);
+    let ramp = if pattern == "load-ramp" {
+        load_rng.range(0.3, 1.5)
+    } else {
+        0.0
+    };
     let interval = [15.0, 30.0, 60.0][rng.below(3)];
     let days = days.unwrap_or_else(|| rng.range(2.0, 4.0));
     let start = 1_764_300_000.0 + rng.range(0.0, 86400.0).floor() + rng.range(0.0, interval);
@@ -78,7 +121,7 @@ pub fn one(pattern: &str, id: &str, rng: &mut Rng, days: Option<f64>) -> (Series
     let phase = rng.f64();
     // Load following the day: strong in daily-cycle, mild elsewhere.
     let day_amp = match pattern {
-        "daily-cycle" => rng.range(0.1, 0.4),
+        "daily-cycle" | "load-ramp" | "leak-under-load" => rng.range(0.1, 0.4),
         _ if rng.f64() < 0.5 => rng.range(0.0, 0.06),
         _ => 0.0,
     };
@@ -119,6 +162,7 @@ pub fn one(pattern: &str, id: &str, rng: &mut Rng, days: Option<f64>) -> (Series
             let top = steps.iter().map(|s| s.1).fold(1.0, f64::max);
             limit = limit.max(base * top * peak_factor * 1.3);
         }
+        "load-ramp" => limit = limit.max(base * (1.0 + sens * ramp) * peak_factor * 1.3),
         "restarts" => {
             for _ in 0..1 + rng.below(3) {
                 restarts.push(rng.range(0.05, 0.95) * dur);
@@ -162,6 +206,7 @@ pub fn one(pattern: &str, id: &str, rng: &mut Rng, days: Option<f64>) -> (Series
     }
     let limit = (limit / 1_048_576.0).ceil() * 1_048_576.0;
     let mut pts = Vec::with_capacity(n);
+    let mut load = Vec::with_capacity(if with_load { n } else { 0 });
     // Process start (seconds since series start) of the current run, for leaks
     // that restart on OOM; a run's leak clock starts at max(onset, run start).
     let mut run_start: f64 = 0.0;
@@ -204,7 +249,15 @@ pub fn one(pattern: &str, id: &str, rng: &mut Rng, days: Option<f64>) -> (Series
             };
             live += add;
         }
-        let day = 1.0 + day_amp * (std::f64::consts::TAU * t / 86400.0 + day_phase).sin();
+        let cycle = (std::f64::consts::TAU * t / 86400.0 + day_phase).sin();
+        // Traffic relative to its start; memory's day factor is `sens` of it
+        // (for a flat traffic, exactly the daily cycle of the other patterns).
+        let traffic = (1.0 + ramp * s / dur) * (1.0 + day_amp / sens * cycle);
+        let day = if ramp > 0.0 {
+            1.0 + sens * (traffic - 1.0)
+        } else {
+            1.0 + day_amp * cycle
+        };
         let gc = 1.0 + amp * ((s / gc_p + phase).fract());
         let old = 1.0 + old_amp * ((s / old_p + phase).fract());
         let mut v = live * day * gc * old * (1.0 + noise * rng.normal());
@@ -223,12 +276,17 @@ pub fn one(pattern: &str, id: &str, rng: &mut Rng, days: Option<f64>) -> (Series
             v = base * gc * (1.0 + noise * rng.normal());
         }
         pts.push((t.round(), v.round().max(0.0)));
+        if with_load {
+            let l = load0 * traffic * (1.0 + load_noise * load_rng.normal());
+            load.push((t.round(), (l * 100.0).round() / 100.0));
+        }
     }
     (
         Series {
             id: id.into(),
             limit_bytes: Some(limit as u64),
             points: pts,
+            load: with_load.then_some(load),
         },
         label,
     )
@@ -256,6 +314,26 @@ mod tests {
                 "{}",
                 s.id
             );
+        }
+    }
+
+    #[test]
+    fn every_pattern_is_generated_once_and_load_goes_with_its_patterns() {
+        let mut all: Vec<&str> = NEGATIVES.iter().chain(&POSITIVES).copied().collect();
+        let mut order = ORDER.to_vec();
+        all.sort_unstable();
+        order.sort_unstable();
+        assert_eq!(all, order);
+        for p in ORDER {
+            let (s, _) = one(p, "x", &mut Rng::new(5), Some(2.0));
+            match &s.load {
+                Some(l) => {
+                    assert!(WITH_LOAD.contains(&p), "{p}");
+                    assert_eq!(l.len(), s.points.len());
+                    assert!(l.iter().all(|x| x.1.is_finite() && x.1 > 0.0), "{p}");
+                }
+                None => assert!(!WITH_LOAD.contains(&p), "{p}"),
+            }
         }
     }
 

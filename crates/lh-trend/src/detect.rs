@@ -9,8 +9,11 @@
 //! (Mann–Kendall, Hamed–Rao), is it material (Theil–Sen slope with a
 //! block-bootstrap interval), and is it not a warm-up levelling off (a
 //! saturating fit against a line, by BIC). Time to limit comes from the upper
-//! envelope, since the peaks are what the OOM killer sees.
+//! envelope, since the peaks are what the OOM killer sees. Given a load
+//! series, load's part is first taken out of the floor, and a rise that would
+//! still be a leak is last checked against the load ([`crate::load`]).
 
+use crate::load::{self, LoadCheck};
 use crate::stats::{self, Rng};
 use lh_model::{human_bytes, Series, Verdict, VerdictKind};
 
@@ -21,7 +24,8 @@ pub struct Options {
     pub min_span_s: f64,
     /// Fewer samples than this is `insufficient-data`.
     pub min_points: usize,
-    /// One-sided Mann–Kendall level for a trend.
+    /// One-sided level for a trend: of Mann–Kendall, and of the t-tests that
+    /// weigh a given load against time.
     pub alpha: f64,
     /// Bootstrap replicates for the slope interval.
     pub bootstrap_reps: usize,
@@ -84,6 +88,8 @@ pub fn analyze(series: &Series, opts: &Options) -> (Verdict, Analysis) {
         l => l,
     };
     let pts = clean(&series.points, &mut reasons);
+    let load = clean_load(series.load.as_deref(), &mut reasons);
+    let load = load.as_deref();
     let mut out = Verdict {
         id: series.id.clone(),
         verdict: VerdictKind::InsufficientData,
@@ -97,7 +103,7 @@ pub fn analyze(series: &Series, opts: &Options) -> (Verdict, Analysis) {
     let mut an = Analysis::default();
     let incs = incarnations(&pts, opts.restart_ratio);
     let last = *incs.last().unwrap_or(&(0, 0));
-    let judged = judge(&pts[last.0..last.1], limit, opts, &mut an);
+    let judged = judge(&pts[last.0..last.1], limit, load, opts, &mut an);
     let restarts = incs.len().saturating_sub(1);
     if restarts > 0 {
         out.reasons.push(format!(
@@ -115,7 +121,7 @@ pub fn analyze(series: &Series, opts: &Options) -> (Verdict, Analysis) {
                 let peak = seg.iter().map(|p| p.1).fold(0.0, f64::max);
                 if peak >= 0.9 * l as f64 {
                     let mut scratch = Analysis::default();
-                    if let Judged::Done(v) = judge(seg, limit, opts, &mut scratch) {
+                    if let Judged::Done(v) = judge(seg, limit, load, opts, &mut scratch) {
                         if v.kind == VerdictKind::Leak {
                             let since = pts[pts.len() - 1].0 - pts[last.0].0;
                             out.verdict = VerdictKind::Leak;
@@ -183,6 +189,20 @@ fn clean(raw: &[(f64, f64)], reasons: &mut Vec<String>) -> Vec<(f64, f64)> {
         ));
     }
     pts
+}
+
+/// The load series cleaned as the samples are (its reasons prefixed `load:`);
+/// `None`, said, when nothing of it is usable, and when there is none.
+fn clean_load(raw: Option<&[(f64, f64)]>, reasons: &mut Vec<String>) -> Option<Vec<(f64, f64)>> {
+    let raw = raw?;
+    let mut said = Vec::new();
+    let load = clean(raw, &mut said);
+    reasons.extend(said.into_iter().map(|r| format!("load: {r}")));
+    if load.is_empty() {
+        reasons.push("load: no usable samples; judged without load".into());
+        return None;
+    }
+    Some(load)
 }
 
 /// Splits at restarts: `[start, end)` index ranges. A restart falls well
@@ -330,7 +350,13 @@ fn last_regime(x: &[f64], y: &[f64]) -> usize {
     }
 }
 
-fn judge(pts: &[(f64, f64)], limit: Option<u64>, opts: &Options, an: &mut Analysis) -> Judged {
+fn judge(
+    pts: &[(f64, f64)],
+    limit: Option<u64>,
+    load: Option<&[(f64, f64)]>,
+    opts: &Options,
+    an: &mut Analysis,
+) -> Judged {
     if pts.len() < opts.min_points {
         return Judged::Short(format!(
             "{} sample(s); at least {} are needed",
@@ -361,6 +387,9 @@ fn judge(pts: &[(f64, f64)], limit: Option<u64>, opts: &Options, an: &mut Analys
 
     let mut env = env;
     let mut reasons = Vec::new();
+    if let Some(why) = load.and_then(|l| load::remove(&an.lower, l, opts.alpha, &mut env.lo)) {
+        reasons.push(why);
+    }
     if let Some(amp) = deseasonalize(&mut env) {
         reasons.push(format!(
             "the floor follows a daily cycle of ±{}; judged with the cycle removed",
@@ -499,6 +528,20 @@ fn judge(pts: &[(f64, f64)], limit: Option<u64>, opts: &Options, an: &mut Analys
         ));
         return base(VerdictKind::NoLeak, 0.5, reasons);
     }
+    // Last, since it is the one step that needs more than memory: is the rise
+    // load's? Weighed over the whole incarnation's floor as measured
+    // (`an.lower`): telling load from time takes every swing of the load (a
+    // regime of a few hours is mostly one rise), and the daily cycle that
+    // `deseasonalize` took out is load's to explain.
+    let load_note = match load.map(|l| load::check(&an.lower, l, opts.alpha, opts.min_daily_growth))
+    {
+        Some(LoadCheck::Explained { confidence, reason }) => {
+            reasons.push(reason);
+            return base(VerdictKind::NoLeak, confidence, reasons);
+        }
+        Some(LoadCheck::Stands(reason)) => Some(reason),
+        None => None,
+    };
     reasons.push(format!(
         "the floor (lower envelope) rises {}/h over {:.1} h (90% interval {}–{}/h), {:.1}% of its level a day",
         human_bytes(slope as i64),
@@ -510,6 +553,7 @@ fn judge(pts: &[(f64, f64)], limit: Option<u64>, opts: &Options, an: &mut Analys
     reasons.push(format!(
         "Mann–Kendall trend Z = {z:.1}, p = {p:.1e} after the autocorrelation correction"
     ));
+    reasons.extend(load_note);
     if let (Some(t), Some(l)) = (ttl_now, limit) {
         let (t_fast, t_slow) = (ttl(hi).unwrap_or(t), ttl(lo).unwrap_or(t));
         reasons.push(format!(
@@ -641,5 +685,96 @@ pub fn human_duration(s: f64) -> String {
         format!("{:.1} h", s / 3600.0)
     } else {
         format!("{:.1} d", s / 86400.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corpus;
+
+    /// Four days of a corpus pattern, load included where it has one.
+    fn four_days(pattern: &str, seed: u64) -> Series {
+        corpus::one(pattern, pattern, &mut Rng::new(seed), Some(4.0)).0
+    }
+
+    #[test]
+    fn growth_that_follows_a_given_load_is_no_leak_and_a_leak_without_it() {
+        let s = four_days("load-ramp", 41);
+        let v = detect(&s, &Options::default());
+        assert_eq!(v.verdict, VerdictKind::NoLeak, "{:?}", v.reasons);
+        let why = v
+            .reasons
+            .iter()
+            .find(|r| r.starts_with("growth follows load (r² = "));
+        assert!(
+            why.is_some_and(|r| r.contains("after load, the floor's slope is")),
+            "{:?}",
+            v.reasons
+        );
+        let blind = detect(&Series { load: None, ..s }, &Options::default());
+        assert_eq!(blind.verdict, VerdictKind::Leak, "{:?}", blind.reasons);
+    }
+
+    #[test]
+    fn a_leak_under_a_load_cycle_stays_a_leak() {
+        let v = detect(&four_days("leak-under-load", 17), &Options::default());
+        assert_eq!(v.verdict, VerdictKind::Leak, "{:?}", v.reasons);
+        for says in [
+            "the floor follows load and grows beyond it",
+            "memory grows beyond load",
+        ] {
+            assert!(
+                v.reasons.iter().any(|r| r.starts_with(says)),
+                "{says}: {:?}",
+                v.reasons
+            );
+        }
+    }
+
+    #[test]
+    fn bad_load_is_said_and_judged_without() {
+        let s = four_days("load-ramp", 41);
+        let load = s.load.clone().unwrap();
+        // A few bad samples are dropped, and the rest still explains the growth.
+        let mut some_bad = load.clone();
+        some_bad[0].1 = f64::NAN;
+        some_bad[1].1 = f64::INFINITY;
+        some_bad[2].1 = -1.0;
+        some_bad[3].0 = f64::NAN;
+        let v = detect(
+            &Series {
+                load: Some(some_bad),
+                ..s.clone()
+            },
+            &Options::default(),
+        );
+        assert_eq!(v.verdict, VerdictKind::NoLeak, "{:?}", v.reasons);
+        assert!(v
+            .reasons
+            .contains(&"load: 4 sample(s) not finite or negative, dropped".to_string()));
+        // Unusable loads: the verdict is memory's alone, and the reason says why.
+        let elsewhere = load.iter().map(|p| (p.0 + 30.0 * 86400.0, p.1)).collect();
+        let constant = load.iter().map(|p| (p.0, 12.0)).collect();
+        for (bad, says) in [
+            (vec![], "load: no usable samples"),
+            (vec![(f64::NAN, 1.0); 10], "load: no usable samples"),
+            (elsewhere, "load samples cover 0 of"),
+            (constant, "load is constant"),
+        ] {
+            let v = detect(
+                &Series {
+                    load: Some(bad),
+                    ..s.clone()
+                },
+                &Options::default(),
+            );
+            assert_eq!(v.verdict, VerdictKind::Leak, "{says}: {:?}", v.reasons);
+            assert!(
+                v.reasons.iter().any(|r| r.contains(says)),
+                "{says}: {:?}",
+                v.reasons
+            );
+        }
     }
 }

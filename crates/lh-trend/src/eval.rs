@@ -65,17 +65,11 @@ pub fn run(method: Method, s: &Series, label: &Label, step: f64, opts: &Options)
     let limit = s.limit_bytes.map(|l| l as f64);
     let mut firing = false;
     let mut t = first.0 + step;
-    let mut prefix = Series {
-        id: s.id.clone(),
-        limit_bytes: s.limit_bytes,
-        points: Vec::new(),
-    };
+    let mut prefix = s.clone();
     while t <= last.0 {
         let (alarm, ttl) = match method {
             Method::Leakhound => {
-                let end = pts.partition_point(|p| p.0 <= t);
-                prefix.points.clear();
-                prefix.points.extend_from_slice(&pts[..end]);
+                history(s, t, &mut prefix);
                 let v = detect(&prefix, opts);
                 (v.verdict == VerdictKind::Leak, v.time_to_limit_seconds)
             }
@@ -92,6 +86,17 @@ pub fn run(method: Method, s: &Series, label: &Label, step: f64, opts: &Options)
         t += step;
     }
     o
+}
+
+/// The part of `s` (samples and load) known at `t`, written into `into`
+/// (whose buffers are reused): what a check run at `t` sees.
+pub fn history(s: &Series, t: f64, into: &mut Series) {
+    into.points.clear();
+    into.points.extend(s.points.iter().filter(|p| p.0 <= t));
+    if let (Some(all), Some(l)) = (&s.load, &mut into.load) {
+        l.clear();
+        l.extend(all.iter().filter(|p| p.0 <= t));
+    }
 }
 
 /// Every method on every series, on every core.

@@ -35,7 +35,7 @@ fn parse_bytes(line: &[u8], number: usize) -> Result<Option<Series>, Error> {
         .map_err(|e| Error::Line {
             line: number,
             message: format!(
-                "not a series ({e}); expected {{\"id\": …, \"limit_bytes\": …, \"points\": [[unix_seconds, bytes], …]}}"
+                "not a series ({e}); expected {{\"id\": …, \"limit_bytes\": …, \"points\": [[unix_seconds, bytes], …], \"load\" (optional): [[unix_seconds, value], …]}}"
             ),
         })
 }
@@ -47,7 +47,7 @@ const POW10: [f64; 20] = [
 ];
 
 /// A parser for the one shape producers write: `{"id": "…", "limit_bytes":
-/// N or null, "points": [[t, v], …]}`, keys in any order, numbers of digits
+/// N or null, "points": [[t, v], …]}` and an optional `"load": [[t, x], …]`, keys in any order, numbers of digits
 /// with an optional fraction. The points are nearly all of a line, and serde's
 /// generic path spends most of the batch's parse time on them. Anything else
 /// (escapes, signs, exponents, other keys, bad syntax) gives `None`, and serde
@@ -81,7 +81,7 @@ impl<'a> Fast<'a> {
     /// (newline included). `points` is the buffer to fill; it is taken on success.
     fn series(mut self, points: &mut Vec<(f64, f64)>) -> Option<(Series, usize)> {
         points.clear();
-        let (mut id, mut limit, mut seen_points) = (None, None, false);
+        let (mut id, mut limit, mut seen_points, mut load) = (None, None, false, None);
         self.eat(b'{')?;
         loop {
             match self.string()? {
@@ -103,6 +103,12 @@ impl<'a> Fast<'a> {
                     self.points(points)?;
                     seen_points = true;
                 }
+                "load" if load.is_none() => {
+                    self.eat(b':')?;
+                    let mut l = Vec::new();
+                    self.points(&mut l)?;
+                    load = Some(l);
+                }
                 _ => return None,
             }
             match self.peek()? {
@@ -122,6 +128,7 @@ impl<'a> Fast<'a> {
             id: id?,
             limit_bytes: limit.flatten(),
             points: std::mem::take(points),
+            load,
         };
         Some((s, self.i))
     }
@@ -422,13 +429,15 @@ mod tests {
         match (ours, theirs) {
             (Ok(Some(a)), Ok(b)) => {
                 assert_eq!((&a.id, a.limit_bytes), (&b.id, b.limit_bytes), "{line}");
-                let bits = |s: &Series| -> Vec<(u64, u64)> {
-                    s.points
-                        .iter()
-                        .map(|p| (p.0.to_bits(), p.1.to_bits()))
-                        .collect()
+                let bits = |p: &[(f64, f64)]| -> Vec<(u64, u64)> {
+                    p.iter().map(|p| (p.0.to_bits(), p.1.to_bits())).collect()
                 };
-                assert_eq!(bits(&a), bits(&b), "{line}");
+                assert_eq!(bits(&a.points), bits(&b.points), "{line}");
+                assert_eq!(
+                    a.load.as_deref().map(bits),
+                    b.load.as_deref().map(bits),
+                    "{line}"
+                );
             }
             (Err(_), Err(_)) => {}
             (a, b) => panic!("{line}: ours {a:?}, serde {b:?}"),
@@ -480,6 +489,8 @@ mod tests {
             r#" { "points" : [ [ 1 , 2 ] ] , "id" : "a" , "limit_bytes" : null } "#,
             r#"{"id":"a","points":[]}"#,
             r#"{"id":"ü","points":[[0,0.5]]}"#,
+            r#"{"id":"a","points":[[1,2]],"load":[]}"#,
+            r#"{"load":[[1,20.5],[31,19]],"id":"a","points":[[1,2],[31,3]]}"#,
         ];
         for l in typical {
             assert!(fast_takes(l.trim()), "{l}");
@@ -487,7 +498,9 @@ mod tests {
         }
         for l in [
             r#"{"id":"a\"b","points":[[1,2]]}"#,
-            r#"{"id":"a","points":[[1,2]],"load":[]}"#,
+            r#"{"id":"a","points":[[1,2]],"load":null}"#,
+            r#"{"id":"a","points":[[1,2]],"load":[[1,2]],"load":[]}"#,
+            r#"{"id":"a","points":[[1,2]],"load":[[1]]}"#,
             r#"{"id":"a","points":[[1e3,2E-2],[-1,-0]]}"#,
             r#"{"id":"a","points":[[1,2]],"id":"b"}"#,
             r#"{"id":"a","points":[[01,2]]}"#,

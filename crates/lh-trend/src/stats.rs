@@ -361,6 +361,56 @@ pub fn fit_saturating(x: &[f64], y: &[f64]) -> Option<(f64, f64, f64, f64)> {
     best
 }
 
+/// A least-squares fit with what a t-test of each coefficient needs.
+#[derive(Debug, Clone)]
+pub struct Regression {
+    pub beta: Vec<f64>,
+    /// Standard errors of `beta` under independent, equal-variance errors.
+    pub se: Vec<f64>,
+    pub rss: f64,
+    /// Share of the variance of `y` the fit explains.
+    pub r2: f64,
+}
+
+/// [`lstsq`] with standard errors, for testing one coefficient with the
+/// others held. A coefficient's variance is σ²/RSSⱼ, RSSⱼ the residual sum of
+/// squares of its column regressed on the other columns (Frisch–Waugh–Lovell),
+/// so [`lstsq`] is all it needs. `None` when the columns are collinear or
+/// there are no more rows than columns.
+pub fn regress(cols: &[Vec<f64>], y: &[f64]) -> Option<Regression> {
+    let (n, k) = (y.len(), cols.len());
+    if n <= k || cols.iter().any(|c| c.len() != n) {
+        return None;
+    }
+    let (beta, rss) = lstsq(cols, y)?;
+    let sigma2 = rss / (n - k) as f64;
+    let mut se = Vec::with_capacity(k);
+    for j in 0..k {
+        let others: Vec<Vec<f64>> = (0..k)
+            .filter(|&i| i != j)
+            .map(|i| cols[i].clone())
+            .collect();
+        let (_, rss_j) = lstsq(&others, &cols[j])?;
+        if rss_j <= 0.0 {
+            return None;
+        }
+        se.push((sigma2 / rss_j).sqrt());
+    }
+    let my = y.iter().sum::<f64>() / n as f64;
+    let tss: f64 = y.iter().map(|v| (v - my).powi(2)).sum();
+    let r2 = if tss > 0.0 { 1.0 - rss / tss } else { 0.0 };
+    Some(Regression { beta, se, rss, r2 })
+}
+
+/// Upper tail of Student's t with `df` degrees of freedom, P(T > t): the
+/// one-sided p-value of a coefficient from few, autocorrelated points, where
+/// the normal tail would claim too much. Falls back to the normal tail when
+/// `df` is not a valid count.
+pub fn t_sf(t: f64, df: f64) -> f64 {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    StudentsT::new(0.0, 1.0, df).map_or_else(|_| normal_sf(t), |d| d.sf(t))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -487,5 +537,44 @@ mod tests {
             (a - 100.0).abs() < 2.0 && (b - 60.0).abs() < 5.0,
             "{a} {b} {tau}"
         );
+    }
+
+    #[test]
+    fn regress_recovers_known_coefficients_and_their_uncertainty() {
+        // y = 10 + 3 load + 0.5 t + noise, load a cycle that time does not explain.
+        let mut rng = Rng::new(3);
+        let t: Vec<f64> = (0..120).map(f64::from).collect();
+        let load: Vec<f64> = t.iter().map(|v| 100.0 + 40.0 * (v / 9.0).sin()).collect();
+        let y: Vec<f64> = t
+            .iter()
+            .zip(&load)
+            .map(|(t, l)| 10.0 + 3.0 * l + 0.5 * t + rng.normal())
+            .collect();
+        let r = regress(&[vec![1.0; 120], load.clone(), t.clone()], &y).unwrap();
+        assert!((r.beta[1] - 3.0).abs() < 3.0 * r.se[1], "{r:?}");
+        assert!((r.beta[2] - 0.5).abs() < 3.0 * r.se[2], "{r:?}");
+        // Unit noise over 120 points: the time slope is known to about 0.003.
+        assert!(r.se[2] > 0.001 && r.se[2] < 0.01, "{r:?}");
+        assert!(r.r2 > 0.99);
+        // Exact data: exact coefficients, no residual.
+        let exact: Vec<f64> = t.iter().zip(&load).map(|(t, l)| 2.0 * l - t).collect();
+        let e = regress(&[vec![1.0; 120], load.clone(), t.clone()], &exact).unwrap();
+        assert!((e.beta[1] - 2.0).abs() < 1e-6 && (e.beta[2] + 1.0).abs() < 1e-6);
+        assert!(e.rss < 1e-6);
+        // A constant regressor is collinear with the intercept; too few rows, no fit.
+        assert!(regress(&[vec![1.0; 120], vec![5.0; 120], t.clone()], &y).is_none());
+        assert!(regress(
+            &[vec![1.0; 3], load[..3].to_vec(), t[..3].to_vec()],
+            &y[..3]
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn student_t_tail() {
+        assert!((t_sf(0.0, 5.0) - 0.5).abs() < 1e-9);
+        // t(0.975; 10) = 2.228: heavier than the normal's 1.96.
+        assert!((t_sf(2.228, 10.0) - 0.025).abs() < 1e-3);
+        assert!((t_sf(1.959964, f64::NAN) - 0.025).abs() < 1e-6);
     }
 }
