@@ -565,12 +565,6 @@ fn cgroup_sampling_reads_a_real_process_in_a_real_memory_cgroup() {
     );
 }
 
-/// Recorded real series whose whole-series verdict does not match the label
-/// yet, with the reason in docs/corpus.md ("Real series"). Listed so the
-/// miss stays visible: the test fails once one of them agrees, and the entry
-/// goes with the fix.
-const KNOWN_MISSES: &[&str] = &["real/go-leak-oom"];
-
 /// The recorded real series (testdata/series, docs/corpus.md): sample apps
 /// of two runtimes in memory cgroups, OOM kills and restarts included.
 /// `detect` must give each the verdict its label says.
@@ -597,19 +591,13 @@ fn detect_agrees_with_the_labels_of_the_recorded_real_series() {
     assert!(labels.iter().any(|l| !l.leak));
     for (v, l) in v.iter().zip(&labels) {
         assert_eq!(v.id, l.id);
-        let agrees = (v.verdict == VerdictKind::Leak) == l.leak;
-        let known = KNOWN_MISSES.contains(&l.id.as_str());
-        assert!(
-            agrees != known,
-            "{}: label leak={}, verdict {:?}{} {:?}",
+        assert_eq!(
+            v.verdict == VerdictKind::Leak,
+            l.leak,
+            "{}: label leak={}, verdict {:?} {:?}",
             l.id,
             l.leak,
             v.verdict,
-            if known {
-                " (listed as a known miss)"
-            } else {
-                ""
-            },
             v.reasons
         );
     }

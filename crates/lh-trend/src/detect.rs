@@ -104,47 +104,52 @@ pub fn analyze(series: &Series, opts: &Options) -> (Verdict, Analysis) {
     let incs = incarnations(&pts, opts.restart_ratio);
     let last = *incs.last().unwrap_or(&(0, 0));
     let judged = judge(&pts[last.0..last.1], limit, load, opts, &mut an);
-    let restarts = incs.len().saturating_sub(1);
+    // A "run" of one or two samples is the dying or starting process seen
+    // mid-restart: the restart that follows it is the same one.
+    let restarts = incs[..incs.len().saturating_sub(1)]
+        .iter()
+        .filter(|r| r.1 - r.0 > 2)
+        .count();
     if restarts > 0 {
         out.reasons.push(format!(
             "{restarts} restart(s) seen (drops below {:.0}% of the trailing floor); judging the last run",
             opts.restart_ratio * 100.0
         ));
     }
-    match judged {
-        Judged::Short(why) => {
-            // A run cut short by a restart near the limit is how a leak looks
-            // under a memory limit: judge the previous complete run instead.
-            if let (Some(l), true) = (limit, incs.len() >= 2) {
-                let prev = incs[incs.len() - 2];
-                let seg = &pts[prev.0..prev.1];
-                let peak = seg.iter().map(|p| p.1).fold(0.0, f64::max);
-                if peak >= 0.9 * l as f64 {
-                    let mut scratch = Analysis::default();
-                    if let Judged::Done(v) = judge(seg, limit, load, opts, &mut scratch) {
-                        if v.kind == VerdictKind::Leak {
-                            let since = pts[pts.len() - 1].0 - pts[last.0].0;
-                            out.verdict = VerdictKind::Leak;
-                            out.slope_bytes_per_hour = v.slope_h;
-                            out.confidence = v.confidence * 0.95;
-                            // The new run starts low; from its level the
-                            // limit is one previous run's length away.
-                            let run = seg[seg.len() - 1].0 - seg[0].0;
-                            out.time_to_limit_seconds = Some((run - since).max(0.0));
-                            out.reasons.push(format!(
-                                "the previous run grew to {:.0}% of the limit and restarted (likely OOM-killed)",
-                                peak / l as f64 * 100.0
-                            ));
-                            out.reasons.extend(v.reasons);
-                            out.reasons.push(format!("this run is young: {why}"));
-                            an.points = pts;
-                            return (out, an);
-                        }
-                    }
-                }
-            }
-            out.reasons.push(why);
+    // A run that is young, or whose floor rises but not yet provably, after
+    // a run that grew to the limit and restarted, is how a leak looks under
+    // a memory limit (a crash loop): judge the previous complete run instead.
+    let young = match &judged {
+        Judged::Short(why) => Some(format!("this run is young: {why}")),
+        Judged::Done(v) if v.kind != VerdictKind::Leak && v.slope_h > 0.0 => {
+            Some(format!("this run alone: {}", v.reasons.join("; ")))
         }
+        Judged::Done(_) => None,
+    };
+    if let Some((v, peak, run_s)) = young
+        .as_ref()
+        .and_then(|_| previous_run_leak(&pts, &incs, limit, load, opts))
+    {
+        let since = pts[pts.len() - 1].0 - pts[last.0].0;
+        out.verdict = VerdictKind::Leak;
+        out.slope_bytes_per_hour = v.slope_h;
+        out.confidence = v.confidence * 0.95;
+        // The new run starts low; from its level the limit is one previous
+        // run's length away.
+        let run = run_s;
+        out.time_to_limit_seconds = Some((run - since).max(0.0));
+        // The table shows the last reason: the restart at the limit says most.
+        out.reasons.extend(young);
+        out.reasons.extend(v.reasons);
+        out.reasons.push(format!(
+            "the previous run grew to {:.0}% of the limit and restarted (likely OOM-killed)",
+            peak * 100.0
+        ));
+        an.points = pts;
+        return (out, an);
+    }
+    match judged {
+        Judged::Short(why) => out.reasons.push(why),
         Judged::Done(v) => {
             out.verdict = v.kind;
             out.slope_bytes_per_hour = v.slope_h;
@@ -155,6 +160,36 @@ pub fn analyze(series: &Series, opts: &Options) -> (Verdict, Analysis) {
     }
     an.points = pts;
     (out, an)
+}
+
+/// The previous complete run's leak verdict and its peak as a share of the
+/// limit and its length in seconds, when it grew to at least 90% of the limit
+/// before a restart. A run
+/// of a few samples is a blip at a restart (a sample taken while the new
+/// process starts), not a run, and is passed over.
+fn previous_run_leak(
+    pts: &[(f64, f64)],
+    incs: &[(usize, usize)],
+    limit: Option<u64>,
+    load: Option<&[(f64, f64)]>,
+    opts: &Options,
+) -> Option<(Judgement, f64, f64)> {
+    let l = limit? as f64;
+    let prev = *incs[..incs.len().saturating_sub(1)]
+        .iter()
+        .rev()
+        .find(|r| r.1 - r.0 >= opts.min_points)?;
+    let seg = &pts[prev.0..prev.1];
+    let peak = seg.iter().map(|p| p.1).fold(0.0, f64::max) / l;
+    if peak < 0.9 {
+        return None;
+    }
+    match judge(seg, limit, load, opts, &mut Analysis::default()) {
+        Judged::Done(v) if v.kind == VerdictKind::Leak => {
+            Some((v, peak, seg[seg.len() - 1].0 - seg[0].0))
+        }
+        _ => None,
+    }
 }
 
 /// Drops what cannot be a sample, sorts, and keeps the last of duplicate
@@ -397,6 +432,65 @@ fn judge(
         ));
     }
     let k = last_regime(&env.x, &env.lo);
+    let judged = judge_regime(&env, k, reasons.clone(), limit, load, opts, an);
+    // Runtimes grow their heaps in steps (Go maps arenas, the JVM grows its
+    // generations), so a leak's working set can be a staircase whose last
+    // regime is one short step, too short to call. If the last regime is
+    // shorter than a burst, rises, and is no leak on its own, the whole run
+    // gets a second opinion; its own step, warm-up and daily-cycle tests
+    // still stand.
+    let short = (env.x[env.x.len() - 1] - env.x[k]) * 3600.0 < opts.min_rise_s;
+    if let Judged::Done(v) = &judged {
+        if k > 0 && short && v.kind != VerdictKind::Leak && v.slope_h > 0.0 {
+            let mut whole = an.clone();
+            if let Judged::Done(mut w) =
+                judge_regime(&env, 0, reasons, limit, load, opts, &mut whole)
+            {
+                // A few deploys in a row are a staircase too, of few steps,
+                // and their last regime is flat: the last regime must keep
+                // at least half the whole run's pace.
+                let rise = w.slope_h * (env.x[env.x.len() - 1] - env.x[0]);
+                if w.kind == VerdictKind::Leak
+                    && v.slope_h >= 0.5 * w.slope_h
+                    && top_jumps(&env.lo, 3) < 0.75 * rise
+                {
+                    w.reasons.push(format!(
+                        "judged over the whole run: its last regime alone says {}",
+                        v.reasons.last().map_or("nothing", String::as_str)
+                    ));
+                    *an = whole;
+                    return Judged::Done(w);
+                }
+            }
+        }
+    }
+    judged
+}
+
+/// The sum of the `n` largest rises between neighbouring buckets of `y`,
+/// each less the usual bucket-to-bucket wobble (the median absolute change):
+/// how much of a rise a few jumps make.
+fn top_jumps(y: &[f64], n: usize) -> f64 {
+    let mut jumps: Vec<f64> = y.windows(2).map(|w| w[1] - w[0]).collect();
+    let wobble = {
+        let mut a: Vec<f64> = jumps.iter().map(|j| j.abs()).collect();
+        stats::quantile(&mut a, 0.5)
+    };
+    jumps.sort_by(|a, b| b.total_cmp(a));
+    jumps.iter().take(n).map(|j| (j - wobble).max(0.0)).sum()
+}
+
+/// The tests on the floor from bucket `k` on (the last regime), after the
+/// envelope was taken and cleaned of load and the daily cycle.
+fn judge_regime(
+    env: &Envelope,
+    k: usize,
+    mut reasons: Vec<String>,
+    limit: Option<u64>,
+    load: Option<&[(f64, f64)]>,
+    opts: &Options,
+    an: &mut Analysis,
+) -> Judged {
     let (x, y) = (&env.x[k..], &env.lo[k..]);
     let mut scratch = Vec::new();
     let slope = stats::theil_sen(x, y, &mut scratch);
@@ -434,15 +528,12 @@ fn judge(
     // neighbouring buckets (less the usual bucket-to-bucket wobble) make
     // most of the rise, it is a level shift, not a trend.
     let rise = slope * (x[x.len() - 1] - x[0]);
-    let mut jumps: Vec<f64> = y.windows(2).map(|w| w[1] - w[0]).collect();
-    let wobble = {
-        let mut a: Vec<f64> = jumps.iter().map(|j| j.abs()).collect();
-        stats::quantile(&mut a, 0.5)
-    };
-    jumps.sort_by(|a, b| b.total_cmp(a));
-    let max_jump = jumps.first().copied().unwrap_or(0.0);
-    let top2: f64 = jumps.iter().take(2).map(|j| (j - wobble).max(0.0)).sum();
-    let stepped = rise > 0.0 && ((max_jump - wobble) > 0.4 * rise || top2 > 0.6 * rise);
+    let stepped = rise > 0.0 && (top_jumps(y, 1) > 0.4 * rise || top_jumps(y, 2) > 0.6 * rise);
+    let max_jump = y
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .reduce(f64::max)
+        .unwrap_or(0.0);
     let base = |kind, confidence, reasons| {
         Judged::Done(Judgement {
             kind,
@@ -474,7 +565,7 @@ fn judge(
                 human_bytes(slope as i64)
             ));
         }
-        if let Some(w) = warming(&env, limit) {
+        if let Some(w) = warming(env, limit) {
             reasons.push(w.1);
             return base(w.0, 0.6, reasons);
         }
@@ -482,7 +573,7 @@ fn judge(
         return base(VerdictKind::NoLeak, conf, reasons);
     }
     // A warm-up that levels off below the limit is not a leak, however steep.
-    if let Some((kind, why)) = warming(&env, limit) {
+    if let Some((kind, why)) = warming(env, limit) {
         reasons.push(why);
         return base(kind, 0.6, reasons);
     }
