@@ -868,4 +868,53 @@ mod tests {
             );
         }
     }
+    /// A crash loop as a Go leak under a 128 MiB limit shows it (recorded in
+    /// testdata/series): each run climbs a staircase to the limit, the last
+    /// hour faster, and is killed; one sample catches the new process
+    /// starting. The young run after it is judged by the run before.
+    #[test]
+    fn a_crash_loop_is_a_leak_and_a_restart_blip_is_no_restart() {
+        let limit = 128.0 * 1048576.0;
+        let mut rng = Rng::new(7);
+        let mut points = Vec::new();
+        let mut t = 1_764_300_000.0;
+        let mut run = |hours: f64, points: &mut Vec<(f64, f64)>, t: &mut f64| {
+            let n = (hours * 120.0) as usize;
+            for i in 0..n {
+                let h = i as f64 / 120.0;
+                // 4 MiB steps every 20 minutes, twice as fast in the last hour.
+                let steps = (h * 3.0).floor() + ((h - (hours - 1.0)).max(0.0) * 3.0).floor();
+                let floor = 2.0 * 1048576.0 + steps * 3.5 * 1048576.0;
+                let gc = rng.range(0.0, 1.0) * 0.1 * floor;
+                points.push((*t, (floor + gc).min(limit)));
+                *t += 30.0;
+            }
+        };
+        run(11.5, &mut points, &mut t);
+        run(11.5, &mut points, &mut t);
+        points.push((t, 0.2 * limit));
+        t += 30.0;
+        run(6.5, &mut points, &mut t);
+        let s = Series {
+            id: "crash-loop".into(),
+            limit_bytes: Some(limit as u64),
+            points,
+            load: None,
+        };
+        let v = detect(&s, &Options::default());
+        assert_eq!(v.verdict, VerdictKind::Leak, "{:?}", v.reasons);
+        assert!(
+            v.reasons[0].starts_with("2 restart(s) seen"),
+            "{:?}",
+            v.reasons
+        );
+        assert!(
+            v.reasons
+                .last()
+                .unwrap()
+                .starts_with("the previous run grew to"),
+            "{:?}",
+            v.reasons
+        );
+    }
 }
