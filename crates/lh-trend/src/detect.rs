@@ -136,8 +136,7 @@ pub fn analyze(series: &Series, opts: &Options) -> (Verdict, Analysis) {
         out.confidence = v.confidence * 0.95;
         // The new run starts low; from its level the limit is one previous
         // run's length away.
-        let run = run_s;
-        out.time_to_limit_seconds = Some((run - since).max(0.0));
+        out.time_to_limit_seconds = Some((run_s - since).max(0.0));
         // The table shows the last reason: the restart at the limit says most.
         out.reasons.extend(young);
         out.reasons.extend(v.reasons);
@@ -162,11 +161,10 @@ pub fn analyze(series: &Series, opts: &Options) -> (Verdict, Analysis) {
     (out, an)
 }
 
-/// The previous complete run's leak verdict and its peak as a share of the
-/// limit and its length in seconds, when it grew to at least 90% of the limit
-/// before a restart. A run
-/// of a few samples is a blip at a restart (a sample taken while the new
-/// process starts), not a run, and is passed over.
+/// The previous complete run's leak verdict, its peak as a share of the limit
+/// and its length in seconds, when it grew to at least 90% of the limit before
+/// a restart. A "run" too short to judge is a blip seen mid-restart and is
+/// passed over for the run before it.
 fn previous_run_leak(
     pts: &[(f64, f64)],
     incs: &[(usize, usize)],
@@ -432,16 +430,17 @@ fn judge(
         ));
     }
     let k = last_regime(&env.x, &env.lo);
-    let judged = judge_regime(&env, k, reasons.clone(), limit, load, opts, an);
     // Runtimes grow their heaps in steps (Go maps arenas, the JVM grows its
     // generations), so a leak's working set can be a staircase whose last
     // regime is one short step, too short to call. If the last regime is
     // shorter than a burst, rises, and is no leak on its own, the whole run
     // gets a second opinion; its own step, warm-up and daily-cycle tests
-    // still stand.
-    let short = (env.x[env.x.len() - 1] - env.x[k]) * 3600.0 < opts.min_rise_s;
-    if let Judged::Done(v) = &judged {
-        if k > 0 && short && v.kind != VerdictKind::Leak && v.slope_h > 0.0 {
+    // still stand. The reasons so far are kept for it only then.
+    let short = k > 0 && (env.x[env.x.len() - 1] - env.x[k]) * 3600.0 < opts.min_rise_s;
+    let kept = short.then(|| reasons.clone());
+    let judged = judge_regime(&env, k, reasons, limit, load, opts, an);
+    if let (Some(reasons), Judged::Done(v)) = (kept, &judged) {
+        if v.kind != VerdictKind::Leak && v.slope_h > 0.0 {
             let mut whole = an.clone();
             if let Judged::Done(mut w) =
                 judge_regime(&env, 0, reasons, limit, load, opts, &mut whole)
@@ -452,7 +451,7 @@ fn judge(
                 let rise = w.slope_h * (env.x[env.x.len() - 1] - env.x[0]);
                 if w.kind == VerdictKind::Leak
                     && v.slope_h >= 0.5 * w.slope_h
-                    && top_jumps(&env.lo, 3) < 0.75 * rise
+                    && Jumps::of(&env.lo).top(3) < 0.75 * rise
                 {
                     w.reasons.push(format!(
                         "judged over the whole run: its last regime alone says {}",
@@ -467,17 +466,36 @@ fn judge(
     judged
 }
 
-/// The sum of the `n` largest rises between neighbouring buckets of `y`,
-/// each less the usual bucket-to-bucket wobble (the median absolute change):
-/// how much of a rise a few jumps make.
-fn top_jumps(y: &[f64], n: usize) -> f64 {
-    let mut jumps: Vec<f64> = y.windows(2).map(|w| w[1] - w[0]).collect();
-    let wobble = {
-        let mut a: Vec<f64> = jumps.iter().map(|j| j.abs()).collect();
-        stats::quantile(&mut a, 0.5)
-    };
-    jumps.sort_by(|a, b| b.total_cmp(a));
-    jumps.iter().take(n).map(|j| (j - wobble).max(0.0)).sum()
+/// The changes between neighbouring buckets of a floor, largest first, and
+/// the usual bucket-to-bucket wobble (their median absolute size): how much
+/// of a rise a few jumps make.
+struct Jumps {
+    desc: Vec<f64>,
+    wobble: f64,
+}
+
+impl Jumps {
+    fn of(y: &[f64]) -> Self {
+        let mut desc: Vec<f64> = y.windows(2).map(|w| w[1] - w[0]).collect();
+        let mut a: Vec<f64> = desc.iter().map(|j| j.abs()).collect();
+        let wobble = stats::quantile(&mut a, 0.5);
+        desc.sort_by(|a, b| b.total_cmp(a));
+        Jumps { desc, wobble }
+    }
+
+    /// The largest change, as it is.
+    fn max(&self) -> f64 {
+        self.desc.first().copied().unwrap_or(0.0)
+    }
+
+    /// The sum of the `n` largest rises, each less the wobble.
+    fn top(&self, n: usize) -> f64 {
+        self.desc
+            .iter()
+            .take(n)
+            .map(|j| (j - self.wobble).max(0.0))
+            .sum()
+    }
 }
 
 /// The tests on the floor from bucket `k` on (the last regime), after the
@@ -528,12 +546,9 @@ fn judge_regime(
     // neighbouring buckets (less the usual bucket-to-bucket wobble) make
     // most of the rise, it is a level shift, not a trend.
     let rise = slope * (x[x.len() - 1] - x[0]);
-    let stepped = rise > 0.0 && (top_jumps(y, 1) > 0.4 * rise || top_jumps(y, 2) > 0.6 * rise);
-    let max_jump = y
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .reduce(f64::max)
-        .unwrap_or(0.0);
+    let jumps = Jumps::of(y);
+    let stepped = rise > 0.0 && (jumps.top(1) > 0.4 * rise || jumps.top(2) > 0.6 * rise);
+    let max_jump = jumps.max();
     let base = |kind, confidence, reasons| {
         Judged::Done(Judgement {
             kind,
