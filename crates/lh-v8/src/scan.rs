@@ -210,10 +210,7 @@ impl<R: Read> Scanner<R> {
                 self.fill()?;
             }
             if self.end - self.pos < ROOM {
-                let at = self.offset();
-                let v = self.uint()?;
-                f(v, at)?;
-                if !self.next_item(b']')? {
+                if !self.general_uint(&mut f)? {
                     return Ok(());
                 }
                 continue;
@@ -242,10 +239,7 @@ impl<R: Read> Scanner<R> {
                 // Not a plain number of up to 19 digits: the general path
                 // reads it or names the problem.
                 self.pos = start;
-                let at = self.offset();
-                let v = self.uint()?;
-                f(v, at)?;
-                if !self.next_item(b']')? {
+                if !self.general_uint(&mut f)? {
                     return Ok(());
                 }
                 continue;
@@ -268,6 +262,18 @@ impl<R: Read> Scanner<R> {
                 }
             }
         }
+    }
+
+    /// One array item through the general path of [`Self::uint`], for
+    /// [`Self::uints`]: `false` once the array is closed.
+    fn general_uint(
+        &mut self,
+        f: &mut impl FnMut(u64, u64) -> Result<(), Error>,
+    ) -> Result<bool, Error> {
+        let at = self.offset();
+        let v = self.uint()?;
+        f(v, at)?;
+        self.next_item(b']')
     }
 
     /// Fractions and exponents do not belong in the integer arrays.
