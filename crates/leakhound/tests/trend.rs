@@ -243,6 +243,34 @@ fn at_30s(s: &mut Series, n: usize) {
     s.load = s.load.as_deref().map(|l| retime(l, n));
 }
 
+/// `trend --prometheus URL -n shop --pod POD --range RANGE --end END --step
+/// 30s`, then `extra`: the query every Prometheus case here makes.
+fn prom_trend<'a>(
+    url: &'a str,
+    pod: &'a str,
+    range: &'a str,
+    end: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "trend",
+        "--prometheus",
+        url,
+        "-n",
+        "shop",
+        "--pod",
+        pod,
+        "--range",
+        range,
+        "--end",
+        end,
+        "--step",
+        "30s",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// The OpenMetrics text of one container's working set, with cAdvisor's label names.
 fn openmetrics(out: &mut String, ns: &str, pod: &str, container: &str, s: &Series) {
     for p in &s.points {
@@ -298,23 +326,7 @@ fn prometheus_gives_the_verdict_of_the_file() {
     let end = format!("{}", leak.points.last().unwrap().0);
     let dir = tempfile::tempdir().unwrap();
     for (pod, s) in [("cart", &leak), ("web", &healthy)] {
-        let o = leakhound(&[
-            "trend",
-            "--prometheus",
-            &url,
-            "-n",
-            "shop",
-            "--pod",
-            pod,
-            "--range",
-            "2d",
-            "--end",
-            &end,
-            "--step",
-            "30s",
-            "--format",
-            "json",
-        ]);
+        let o = leakhound(&prom_trend(&url, pod, "2d", &end, &["--format", "json"]));
         assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
         let from_prom: Verdict = serde_json::from_slice(&o.stdout).unwrap();
         let f = write_jsonl(
@@ -368,31 +380,9 @@ fn prometheus_gives_the_verdict_of_the_file() {
     // Memory that follows the traffic: with the request rate as load it is
     // `no-leak`, from Prometheus as from the file; without it, a leak.
     let busy_end = format!("{}", busy.points.last().unwrap().0);
-    fn api<'a>(url: &'a str, end: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-        let mut args = vec![
-            "trend",
-            "--prometheus",
-            url,
-            "-n",
-            "shop",
-            "--pod",
-            "api",
-            "--range",
-            "4d",
-            "--end",
-            end,
-            "--step",
-            "30s",
-        ];
-        args.extend_from_slice(extra);
-        args
-    }
+    let api = |extra: &[&'static str]| prom_trend(&url, "api", "4d", &busy_end, extra);
     let load_query = "http_requests_per_second{namespace=\"shop\",pod=\"api\"}";
-    let o = leakhound(&api(
-        &url,
-        &busy_end,
-        &["--load-query", load_query, "--format", "json"],
-    ));
+    let o = leakhound(&api(&["--load-query", load_query, "--format", "json"]));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let with_load: Verdict = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
@@ -409,7 +399,7 @@ fn prometheus_gives_the_verdict_of_the_file() {
         "{:?}",
         with_load.reasons
     );
-    let o = leakhound(&api(&url, &busy_end, &["--format", "json"]));
+    let o = leakhound(&api(&["--format", "json"]));
     let blind: Verdict = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(blind.verdict, VerdictKind::Leak, "{:?}", blind.reasons);
     let f = write_jsonl(
@@ -431,16 +421,12 @@ fn prometheus_gives_the_verdict_of_the_file() {
     assert_eq!(verdicts(&o)[0].verdict, VerdictKind::NoLeak);
     // A load query giving several series or none, and a load query without Prometheus.
     expect_exit(
-        &api(
-            &url,
-            &busy_end,
-            &["--load-query", "http_requests_per_second"],
-        ),
+        &api(&["--load-query", "http_requests_per_second"]),
         2,
         "gave 2 series; it must give one",
     );
     expect_exit(
-        &api(&url, &busy_end, &["--load-query", "no_such_metric"]),
+        &api(&["--load-query", "no_such_metric"]),
         2,
         "gave no series",
     );
@@ -451,21 +437,7 @@ fn prometheus_gives_the_verdict_of_the_file() {
     );
 
     // A query matching many series, or none: input errors that say what to do.
-    let args = |pod: &'static str| {
-        vec![
-            "trend",
-            "--prometheus",
-            url.as_str(),
-            "-n",
-            "shop",
-            "--pod",
-            pod,
-            "--range",
-            "2d",
-            "--end",
-            end.as_str(),
-        ]
-    };
+    let args = |pod: &'static str| prom_trend(&url, pod, "2d", &end, &[]);
     expect_exit(&args("multi"), 2, "--container");
     expect_exit(&args("nosuchpod"), 2, "no memory series");
     // Prometheus answering with an error page, and Prometheus down: the environment.
