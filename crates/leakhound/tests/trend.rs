@@ -359,22 +359,9 @@ fn prometheus_gives_the_verdict_of_the_file() {
         );
     }
     assert_eq!(
-        leakhound(&[
-            "trend",
-            "--prometheus",
-            &url,
-            "-n",
-            "shop",
-            "--pod",
-            "cart",
-            "--range",
-            "2d",
-            "--end",
-            &end,
-            "--fail-on-leak"
-        ])
-        .status
-        .code(),
+        leakhound(&prom_trend(&url, "cart", "2d", &end, &["--fail-on-leak"]))
+            .status
+            .code(),
         Some(1)
     );
     // Memory that follows the traffic: with the request rate as load it is
@@ -443,33 +430,13 @@ fn prometheus_gives_the_verdict_of_the_file() {
     // Prometheus answering with an error page, and Prometheus down: the environment.
     let bad = format!("{url}/not-prometheus");
     expect_exit(
-        &[
-            "trend",
-            "--prometheus",
-            &bad,
-            "-n",
-            "shop",
-            "--pod",
-            "cart",
-            "--end",
-            &end,
-        ],
+        &prom_trend(&bad, "cart", "2d", &end, &[]),
         3,
         "not Prometheus' JSON",
     );
     drop(prom);
     expect_exit(
-        &[
-            "trend",
-            "--prometheus",
-            &url,
-            "-n",
-            "shop",
-            "--pod",
-            "cart",
-            "--end",
-            &end,
-        ],
+        &prom_trend(&url, "cart", "2d", &end, &[]),
         3,
         "Prometheus at",
     );
