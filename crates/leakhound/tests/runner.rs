@@ -631,24 +631,23 @@ impl Drop for PacedLoad {
     }
 }
 
+/// `diagnose TARGET`: three snapshots a second apart, exit 1 on a leak,
+/// JSON on stdout, files into `dir`.
+fn diagnose_json(target: &str, dir: &Path) -> (i32, String, String) {
+    let mut cmd = leakhound();
+    cmd.args(["diagnose", target, "--count", "3", "--interval", "1s"])
+        .args(["--fail-on-leak", "--format", "json", "-o"])
+        .arg(dir);
+    run(cmd)
+}
+
 #[test]
 fn diagnose_a_running_go_leak_by_pid() {
     let (app, addr) = start_listening(Command::new(go_app("leak")));
     // Load while leakhound watches, paced so that it lasts the whole diagnosis.
     let load = PacedLoad::start(&addr, "/work?n=2", 3000);
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = leakhound();
-    cmd.args(["diagnose", &format!("pid:{}", app.pid()), "--count", "3"])
-        .args([
-            "--interval",
-            "1s",
-            "--fail-on-leak",
-            "--format",
-            "json",
-            "-o",
-        ])
-        .arg(dir.path());
-    let (code, out, err) = run(cmd);
+    let (code, out, err) = diagnose_json(&format!("pid:{}", app.pid()), dir.path());
     drop(load);
     assert_eq!(code, 1, "{out}\n{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -896,21 +895,7 @@ fn diagnose_a_cgroup_reads_its_oom_history_and_names_the_leak() {
     // under the limit even with the GC's headroom.
     let load = PacedLoad::start(&addr, "/work?n=1", 1500);
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = leakhound();
-    cmd.arg("diagnose")
-        .arg(format!("cgroup:{}", cg.path().display()))
-        .args([
-            "--count",
-            "3",
-            "--interval",
-            "1s",
-            "--fail-on-leak",
-            "--format",
-            "json",
-            "-o",
-        ])
-        .arg(dir.path());
-    let (code, out, err) = run(cmd);
+    let (code, out, err) = diagnose_json(&format!("cgroup:{}", cg.path().display()), dir.path());
     drop(load);
     assert_eq!(code, 1, "{out}\n{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
