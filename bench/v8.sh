@@ -37,6 +37,9 @@ measure() {
   R=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log.time")
 }
 
+# One warm-up read first, so that neither tool pays for a cold page cache
+# (leakhound runs first; the snapshots may be hours old).
+cat "${snaps[@]}" >/dev/null
 measure "$out/leakhound.json" "$bin" diff --format json "${snaps[@]}"
 lh_t=$T lh_r=$R
 measure "$out/memlab.txt" node --max-old-space-size=16384 "$memlab" find-leaks \
