@@ -29,6 +29,9 @@ pub struct Noise {
     /// Spikes per hour and their mean size (fraction of the level).
     pub spikes_per_hour: f64,
     pub spike_mean: f64,
+    /// Allocator granularity: the level grows in chunks of this many bytes
+    /// (heap arenas, malloc top pad), which makes the series blocky.
+    pub chunk: Option<f64>,
 }
 
 /// Everything about one series before it is simulated.
@@ -160,12 +163,9 @@ pub fn draw(shape: Shape, rng: &mut Rng) -> Plan {
     match shape {
         Shape::Steady => {}
         Shape::GcSawtooth => {
-            let amp = rng.range(0.3, 1.5);
-            model.sawtooth = Some(Sawtooth {
-                amp,
-                period: rng.log_range(60.0, 3.0 * HOUR),
-            });
-            peak *= 1.0 + amp;
+            let saw = gc_sawtooth(rng, 1.5);
+            model.sawtooth = Some(saw);
+            peak *= 1.0 + saw.amp;
         }
         Shape::Warmup => {
             let rise = rng.range(0.3, 0.7);
@@ -267,19 +267,12 @@ pub fn draw(shape: Shape, rng: &mut Rng) -> Plan {
             // The level at the start stays below 60 % of the limit (its peaks, for a sawtooth).
             let mut top = 1.0;
             if shape == Shape::RisingTroughs {
-                top = 1.0 + rng.range(0.3, 1.0);
-                model.sawtooth = Some(Sawtooth {
-                    amp: top - 1.0,
-                    period: rng.log_range(120.0, 3.0 * HOUR),
-                });
+                let saw = gc_sawtooth(rng, 1.0);
+                top += saw.amp;
+                model.sawtooth = Some(saw);
                 model.base = model.base.min(0.45 * limit / top);
             }
-            let room = (0.6 / top - model.base / limit).max(0.0) / rate * HOUR;
-            age = if rng.chance(0.5) {
-                0.0
-            } else {
-                rng.range(0.0, room.min(3.0 * DAY))
-            };
+            age = leak_age(rng, 0.6 / top - model.base / limit, rate);
             model.leak = Some(linear(t_rate(rate), f64::NEG_INFINITY));
         }
         Shape::LateLeak => {
@@ -321,7 +314,7 @@ pub fn draw(shape: Shape, rng: &mut Rng) -> Plan {
                     interval: h / steps,
                 },
             });
-            age = 0.0;
+            age = leak_age(rng, 0.6 - base_frac, rate);
         }
         Shape::CrashLoop => {
             let base = rng.range(0.25, 0.55);
@@ -348,7 +341,9 @@ pub fn draw(shape: Shape, rng: &mut Rng) -> Plan {
                     mean: traffic.weekly_mean(0.0, |d| floor + (1.0 - floor) * d),
                 },
             });
-            age = 0.0;
+            // What the pod wrote before the series leaves room for the rest of it.
+            age = leak_age(rng, headroom - rate * hours, rate);
+            model.leak_survives_restart = true;
         }
         Shape::SlowLeak => {
             model.daily = rng.range(0.1, 0.4);
@@ -382,7 +377,11 @@ pub fn draw(shape: Shape, rng: &mut Rng) -> Plan {
             // The longest run in the series is at least half of `run`.
             let rate = leak_rate(rng, MIN_RATE, MAX_RATE, run / HOUR * 0.5);
             model.leak = Some(linear(t_rate(rate), f64::NEG_INFINITY));
-            age = 0.0;
+            age = if rng.chance(0.5) {
+                0.0
+            } else {
+                rng.range(0.0, 6.0 * HOUR)
+            };
         }
     }
 
@@ -432,17 +431,29 @@ pub fn draw(shape: Shape, rng: &mut Rng) -> Plan {
         }
     }
 
+    let plan_base = model.base.max(0.05 * limit);
     let noise = Noise {
         sigma: rng.log_range(0.002, 0.025),
         tau: rng.log_range(60.0, 1800.0),
         nu: rng.range(2.5, 6.0),
         white: rng.range(0.0, 0.003),
-        spikes_per_hour: rng.range(0.0, 4.0),
+        spikes_per_hour: if rng.chance(0.3) {
+            0.0
+        } else {
+            rng.log_range(0.02, 2.0)
+        },
         spike_mean: rng.range(0.03, 0.1),
+        chunk: rng
+            .chance(0.35)
+            .then(|| rng.log_range(0.003, 0.03) * plan_base),
     };
     let n_gaps = rng.weighted(&[(0usize, 4.0), (1, 3.0), (2, 2.0), (3, 1.0)]);
     let gaps = (0..n_gaps)
-        .map(|_| (t0 + rng.range(0.0, h), rng.range(2.0, 90.0) * 60.0))
+        .map(|_| {
+            // Not at the very ends: the history is the designed one.
+            let len = (rng.range(2.0, 90.0) * 60.0).min(0.3 * h);
+            (t0 + rng.range(0.05 * h, 0.95 * h - len), len)
+        })
         .collect();
     Plan {
         shape,
@@ -461,6 +472,29 @@ pub fn draw(shape: Shape, rng: &mut Rng) -> Plan {
         drop_prob: rng.range(0.0, 0.02),
         gaps,
         leak,
+    }
+}
+
+/// A GC sawtooth of spec §5: short cycles are smoothed by the scavenger, only
+/// slow ones (old space, uncommit) return much to the OS between collections.
+fn gc_sawtooth(rng: &mut Rng, max_amp: f64) -> Sawtooth {
+    let period = rng.log_range(60.0, 3.0 * HOUR);
+    let amp = if period < 600.0 {
+        rng.range(0.05, 0.3)
+    } else {
+        rng.range(0.3, max_amp)
+    };
+    Sawtooth { amp, period }
+}
+
+/// The age of a leaking container at the start of the series: new in half of
+/// the series, otherwise old enough to have leaked up to `room` (a fraction of
+/// the limit) at `rate` (a fraction per hour), at most three days.
+fn leak_age(rng: &mut Rng, room: f64, rate: f64) -> f64 {
+    if rng.chance(0.5) {
+        0.0
+    } else {
+        rng.range(0.0, (room.max(0.0) / rate * HOUR).min(3.0 * DAY))
     }
 }
 

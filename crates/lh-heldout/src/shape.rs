@@ -182,13 +182,16 @@ pub struct Model {
     pub jvm: Option<Jvm>,
     /// High-water mark of the daytime load, as a fraction of the base.
     pub high_water: Option<f64>,
+    /// What leaked survives a container restart: files in an `emptyDir` of
+    /// medium Memory belong to the pod, not to the container.
+    pub leak_survives_restart: bool,
 }
 
 impl Model {
     pub fn plain(base: f64, rng: &mut Rng) -> Model {
         Model {
             base,
-            start_frac: rng.range(0.2, 0.6),
+            start_frac: rng.log_range(0.05, 0.6),
             start_tau: rng.range(3.0, 20.0) * 60.0,
             daily: rng.range(0.0, 0.08),
             lag: rng.range(0.0, 20.0) * 60.0,
@@ -200,6 +203,7 @@ impl Model {
             batch: None,
             jvm: None,
             high_water: None,
+            leak_survives_restart: false,
         }
     }
 }
@@ -266,6 +270,17 @@ impl Run {
             high_water: 0.0,
             jvm_steps,
         }
+    }
+
+    /// What the leak has added in this run (and carried into it).
+    pub fn leaked(&self) -> f64 {
+        self.leaked
+    }
+
+    /// Starts this run with what an earlier run leaked and left behind.
+    pub fn carry(mut self, leaked: f64) -> Run {
+        self.leaked = leaked;
+        self
     }
 
     /// The memory at `t` (called with increasing `t`, at least once per step).

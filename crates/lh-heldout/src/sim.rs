@@ -88,6 +88,7 @@ pub fn simulate(plan: &Plan, id: String, rng: &mut Rng) -> Generated {
     let mut deploys = plan.deploys.clone();
     let mut next_deploy = 0;
     let mut gap_until = f64::NEG_INFINITY;
+    let mut backoff = 0.0f64;
     let mut ar = 0.0;
     let (mut spike_left, mut spike) = (0u32, 0.0);
     let mut last_anon = 0.0;
@@ -145,6 +146,9 @@ pub fn simulate(plan: &Plan, id: String, rng: &mut Rng) -> Generated {
             spike_left -= 1;
             anon += mem.anon * spike;
         }
+        if let Some(c) = n.chunk {
+            anon = (anon / c).ceil() * c;
+        }
         if !plan.leak {
             // Healthy processes never come near the limit (spec §6).
             anon = anon.min(0.9 * limit);
@@ -164,9 +168,20 @@ pub fn simulate(plan: &Plan, id: String, rng: &mut Rng) -> Generated {
                 anon,
                 sample,
             });
-            // Back-off is short: every run lasted more than 10 min (spec §2).
-            let gap = rng.range(5.0, 40.0);
-            run = Run::new(m, t + gap, base, rng);
+            // CrashLoopBackOff (spec §2): 10 s doubling to 5 min after runs
+            // shorter than 10 min, reset by a longer one; plus the start itself.
+            backoff = if t - run.start < 600.0 {
+                (backoff * 2.0).clamp(10.0, 300.0)
+            } else {
+                0.0
+            };
+            let gap = backoff + rng.range(5.0, 40.0);
+            let carried = if m.leak_survives_restart {
+                run.leaked()
+            } else {
+                0.0
+            };
+            run = Run::new(m, t + gap, base, rng).carry(carried);
             gap_until = t + gap;
             last_anon = 0.0;
             continue;
