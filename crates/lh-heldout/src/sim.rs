@@ -6,7 +6,9 @@ use crate::rng::Rng;
 use crate::shape::{Mem, Run, HOUR};
 use serde::{Deserialize, Serialize};
 
-/// One line of the series file: the `trend`/`detect` input of ARCHITECTURE.md.
+/// One line of the series file: the `trend`/`detect` input of ARCHITECTURE.md,
+/// with integer seconds and bytes as in its example (`lh_model::Series` holds
+/// floats and would write `1764300000.0`).
 #[derive(Debug, Clone, Serialize)]
 pub struct SeriesLine {
     pub id: String,
