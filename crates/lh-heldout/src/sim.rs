@@ -46,6 +46,8 @@ pub struct Restart {
     pub anon: f64,
     /// The timestamp of the sample written at an OOM kill inside the series.
     pub sample: Option<i64>,
+    /// Seconds until the new container runs (back-off and start).
+    pub gap: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -118,16 +120,17 @@ pub fn simulate(plan: &Plan, id: String, rng: &mut Rng) -> Generated {
         }
         if next_deploy < deploys.len() && deploys[next_deploy] <= t {
             if last_anon <= 0.85 * limit {
+                let gap = rng.range(10.0, 180.0);
                 restarts.push(Restart {
                     kind: RestartKind::Deploy,
                     t,
                     anon: last_anon,
                     sample: None,
+                    gap,
                 });
                 next_deploy += 1;
                 // A new version: a little more or less memory (spec §2).
                 base *= rng.range(0.9, 1.2);
-                let gap = rng.range(10.0, 180.0);
                 run = Run::new(m, t + gap, base, rng);
                 gap_until = t + gap;
                 continue;
@@ -164,12 +167,6 @@ pub fn simulate(plan: &Plan, id: String, rng: &mut Rng) -> Generated {
                 points.push((at, bytes(anon.min(limit), limit)));
                 at
             });
-            restarts.push(Restart {
-                kind: RestartKind::Oom,
-                t,
-                anon,
-                sample,
-            });
             // CrashLoopBackOff (spec §2): 10 s doubling to 5 min after runs
             // shorter than 10 min, reset by a longer one; plus the start itself.
             backoff = if t - run.start < 600.0 {
@@ -178,6 +175,13 @@ pub fn simulate(plan: &Plan, id: String, rng: &mut Rng) -> Generated {
                 0.0
             };
             let gap = backoff + rng.range(5.0, 40.0);
+            restarts.push(Restart {
+                kind: RestartKind::Oom,
+                t,
+                anon,
+                sample,
+                gap,
+            });
             let carried = if m.leak_survives_restart {
                 run.leaked()
             } else {
@@ -267,5 +271,64 @@ fn label(plan: &Plan, id: &str, points: &[(i64, u64)], restarts: &[Restart], las
         onset,
         limit_reached_at,
         healthy_days,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::draw;
+    use crate::shape::Shape;
+
+    /// A tmpfs that keeps growing past the limit: what it wrote survives each
+    /// kill, runs get shorter, and the kubelet's back-off doubles to 5 min.
+    #[test]
+    fn tmpfs_crash_loop_backs_off() {
+        let mut checked = 0;
+        for seed in 0..20 {
+            let mut rng = Rng::new(seed);
+            let mut plan = draw(Shape::TmpfsGrowth, &mut rng);
+            let leak = plan.model.leak.as_mut().unwrap();
+            leak.rate = 0.5 * plan.limit / HOUR;
+            plan.hours = plan.hours.max(12.0);
+            let g = simulate(&plan, "t".into(), &mut rng);
+            let ooms: Vec<&Restart> = g
+                .restarts
+                .iter()
+                .filter(|r| r.kind == RestartKind::Oom)
+                .collect();
+            assert!(ooms.len() >= 4, "seed {seed}: {} kills", ooms.len());
+            for w in ooms.windows(2) {
+                let run = w[1].t - (w[0].t + w[0].gap);
+                assert!(run >= 0.0);
+                if run < 600.0 {
+                    // Back-off after a short run: at least 10 s, doubling, capped.
+                    assert!(w[1].gap >= 10.0 + 5.0 && w[1].gap <= 340.0, "{}", w[1].gap);
+                    assert!(
+                        w[1].gap >= (w[0].gap - 40.0).min(300.0) * 2.0 - 1e-9 || w[1].gap >= 305.0
+                    );
+                }
+            }
+            assert!(
+                ooms.iter().any(|r| r.gap >= 300.0),
+                "seed {seed}: the back-off reaches its cap"
+            );
+            checked += 1;
+        }
+        assert_eq!(checked, 20);
+    }
+
+    /// Without tmpfs, a killed container starts afresh and runs long again:
+    /// back-off never grows.
+    #[test]
+    fn fresh_restarts_have_short_gaps() {
+        for seed in 0..20 {
+            let mut rng = Rng::new(seed);
+            let plan = draw(Shape::CrashLoop, &mut rng);
+            let g = simulate(&plan, "c".into(), &mut rng);
+            for r in g.restarts.iter().filter(|r| r.kind == RestartKind::Oom) {
+                assert!(r.gap < 45.0, "{}", r.gap);
+            }
+        }
     }
 }

@@ -336,3 +336,36 @@ fn default_corpus_size_is_sane() {
         .sum();
     assert!(bytes < 150_000_000, "{bytes}");
 }
+
+/// Healthy shapes that rise show what bounds them inside the series (spec §6):
+/// the last quarter grows much less than the first (warm-ups decelerate, caches
+/// reach their knee, the JVM stops expanding, page cache reaches its cap).
+#[test]
+fn healthy_rises_are_bounded_in_the_series() {
+    let shapes = [
+        Shape::Warmup,
+        Shape::BoundedCache,
+        Shape::JvmHeap,
+        Shape::PageCache,
+    ];
+    let mut rising = 0;
+    for g in generate(91, 80, &shapes) {
+        if !g.restarts.is_empty() {
+            continue;
+        }
+        let p = &g.series.points;
+        let limit = g.series.limit_bytes as f64;
+        let q = |i: usize| {
+            let s = &p[i * p.len() / 4..(i + 1) * p.len() / 4];
+            s.iter().map(|x| x.1 as f64).sum::<f64>() / s.len() as f64 / limit
+        };
+        let (early, late) = (q(1) - q(0), q(3) - q(2));
+        assert!(
+            late < (0.6 * early).max(0.05),
+            "{:?}: {early:.3} then {late:.3}",
+            g.label
+        );
+        rising += (early > 0.05) as usize;
+    }
+    assert!(rising > 20, "{rising}");
+}
