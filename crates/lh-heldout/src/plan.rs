@@ -388,7 +388,10 @@ pub fn draw(shape: Shape, rng: &mut Rng) -> Plan {
     if !leak {
         model.base = model.base.min(HEALTHY_PEAK * limit / peak);
         // Some healthy pods are also redeployed once (spec §2).
-        if deploys.is_empty() && shape != Shape::Warmup && rng.chance(0.15) {
+        if deploys.is_empty()
+            && !matches!(shape, Shape::Warmup | Shape::PageCache)
+            && rng.chance(0.15)
+        {
             deploys = vec![rng.range(0.2, 0.8) * h];
             model.base /= 1.2;
         }

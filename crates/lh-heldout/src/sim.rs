@@ -331,4 +331,37 @@ mod tests {
             }
         }
     }
+
+    /// The labels are sound: a healthy shape run two more days than drawn
+    /// does not grow. Its daily floor (the 5th percentile of a day, the same
+    /// at night on weekdays and weekends) is the same on both extra days.
+    #[test]
+    fn healthy_shapes_do_not_grow_beyond_their_history() {
+        for shape in Shape::ALL.into_iter().filter(|s| !s.is_leak()) {
+            for seed in 0..12 {
+                let mut rng = Rng::new(seed);
+                let mut plan = draw(shape, &mut rng);
+                let end = plan.end();
+                plan.hours += 48.0;
+                let g = simulate(&plan, "h".into(), &mut rng);
+                let floor = |from: f64| {
+                    let mut v: Vec<u64> = g
+                        .series
+                        .points
+                        .iter()
+                        .filter(|p| (p.0 as f64) >= from && (p.0 as f64) < from + 86400.0)
+                        .map(|p| p.1)
+                        .collect();
+                    v.sort();
+                    v[v.len() / 20] as f64 / plan.limit
+                };
+                let (a, b) = (floor(end), floor(end + 86400.0));
+                assert!(
+                    (b - a).abs() < 0.03,
+                    "{} seed {seed}: floor {a:.3} then {b:.3}",
+                    shape.name()
+                );
+            }
+        }
+    }
 }
