@@ -332,30 +332,65 @@ mod tests {
         }
     }
 
-    /// The labels are sound: a healthy shape run two more days than drawn
-    /// does not grow. Its daily floor (the 5th percentile of a day, the same
-    /// at night on weekdays and weekends) is the same on both extra days.
+    /// Runs `plan` two days longer than drawn and returns the series and the
+    /// daily floors (5th percentiles, fractions of the limit) of the two extra
+    /// days: the floor is the same at night on weekdays and weekends.
+    fn extended(mut plan: crate::plan::Plan, rng: &mut Rng) -> (Generated, f64, f64) {
+        let end = plan.end();
+        plan.hours += 48.0;
+        let g = simulate(&plan, "x".into(), rng);
+        let floor = |from: f64| {
+            let mut v: Vec<u64> = g
+                .series
+                .points
+                .iter()
+                .filter(|p| (p.0 as f64) >= from && (p.0 as f64) < from + 86400.0)
+                .map(|p| p.1)
+                .collect();
+            v.sort();
+            v[v.len() / 20] as f64 / plan.limit
+        };
+        let (a, b) = (floor(end), floor(end + 86400.0));
+        (g, a, b)
+    }
+
+    /// The labels are sound: a leak run two days longer keeps growing, or is
+    /// killed in those days.
+    #[test]
+    fn leaks_keep_growing_beyond_their_history() {
+        for shape in Shape::ALL.into_iter().filter(|s| s.is_leak()) {
+            for seed in 0..12 {
+                let mut rng = Rng::new(seed);
+                let plan = draw(shape, &mut rng);
+                let end = plan.end();
+                let (g, a, b) = extended(plan, &mut rng);
+                let killed = g
+                    .restarts
+                    .iter()
+                    .any(|r| r.kind == RestartKind::Oom && r.t >= end);
+                // Staircase steps may skip a day; every other leak grows daily.
+                let min = if shape == Shape::Staircase {
+                    0.0
+                } else {
+                    0.005
+                };
+                assert!(
+                    killed || b - a >= min,
+                    "{} seed {seed}: floor {a:.3} then {b:.3}",
+                    shape.name()
+                );
+            }
+        }
+    }
+
+    /// The labels are sound: a healthy shape run two days longer does not grow.
     #[test]
     fn healthy_shapes_do_not_grow_beyond_their_history() {
         for shape in Shape::ALL.into_iter().filter(|s| !s.is_leak()) {
             for seed in 0..12 {
                 let mut rng = Rng::new(seed);
-                let mut plan = draw(shape, &mut rng);
-                let end = plan.end();
-                plan.hours += 48.0;
-                let g = simulate(&plan, "h".into(), &mut rng);
-                let floor = |from: f64| {
-                    let mut v: Vec<u64> = g
-                        .series
-                        .points
-                        .iter()
-                        .filter(|p| (p.0 as f64) >= from && (p.0 as f64) < from + 86400.0)
-                        .map(|p| p.1)
-                        .collect();
-                    v.sort();
-                    v[v.len() / 20] as f64 / plan.limit
-                };
-                let (a, b) = (floor(end), floor(end + 86400.0));
+                let plan = draw(shape, &mut rng);
+                let (_, a, b) = extended(plan, &mut rng);
                 assert!(
                     (b - a).abs() < 0.03,
                     "{} seed {seed}: floor {a:.3} then {b:.3}",
