@@ -8,6 +8,9 @@
 //! These types carry no behaviour beyond small helpers, so that every crate can
 //! depend on them without pulling anything else in.
 
+pub mod duration;
+pub mod outcome;
+
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
