@@ -97,24 +97,9 @@ pub fn exit_code(e: &anyhow::Error) -> Option<u8> {
     })
 }
 
-/// `30s`, `5m`, `6h`, `2d` or plain seconds.
+/// The one duration grammar of the CLI (`500ms`, `30s`, `10m`, `6h`, `2d`).
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s.split_at(s.find(|c: char| c.is_alphabetic()).unwrap_or(s.len()));
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (30s, 5m, 6h, 1d)"))?;
-    let mul = match unit {
-        "" | "s" => 1.0,
-        "ms" => 0.001,
-        "m" => 60.0,
-        "h" => 3600.0,
-        "d" => 86400.0,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use s, m, h or d)")),
-    };
-    if !(n * mul).is_finite() || n * mul <= 0.0 {
-        return Err(format!("{s:?} must be above 0"));
-    }
-    Ok(Duration::from_secs_f64(n * mul))
+    lh_model::duration::parse(s)
 }
 
 /// Opens a JSONL file and applies `read` (a `jsonl` reader) to it; errors name the file.

@@ -2,9 +2,12 @@
 //! and maps failures to the exit codes of ARCHITECTURE.md.
 
 mod cli;
-mod cmd_run;
+mod cmd_capture;
+mod cmd_diagnose;
+mod cmd_soak;
 mod cmd_trend;
 mod output;
+mod run_output;
 
 use anyhow::Result;
 use clap::CommandFactory;
@@ -74,7 +77,7 @@ fn init_logs(verbose: u8) {
 
 /// Input errors are 2, the environment's are 3.
 fn exit_code(e: &anyhow::Error) -> u8 {
-    if let Some(code) = cmd_run::exit_code(e) {
+    if let Some(code) = run_output::exit_code(e) {
         return code;
     }
     if let Some(code) = cmd_trend::exit_code(e) {
@@ -117,10 +120,10 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Trend(a) => cmd_trend::trend(a),
         Command::Detect(a) => cmd_trend::detect(a),
-        Command::Capture(a) => cmd_run::capture(a),
-        Command::Soak(a) => cmd_run::soak(a),
-        Command::Diagnose(a) => cmd_run::diagnose(a),
-        Command::Demo(a) => cmd_run::demo(a),
+        Command::Capture(a) => cmd_capture::capture(a),
+        Command::Soak(a) => cmd_soak::soak(a),
+        Command::Diagnose(a) => cmd_diagnose::diagnose(a),
+        Command::Demo(a) => cmd_soak::demo(a),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "leakhound", &mut std::io::stdout());

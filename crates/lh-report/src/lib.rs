@@ -2,6 +2,8 @@
 //! scripts (the JSON contract). Rendering never changes what the report says:
 //! `--top` trims the table and the JSON alike, and only there.
 
+pub mod outcome;
+
 use comfy_table::{
     presets, Attribute, Cell, CellAlignment, ColumnConstraint, ContentArrangement, Table,
     TableComponent, Width,
