@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use lh_model::{human_bytes, Verdict, VerdictKind};
+use lh_model::{human_bytes, Classify, ErrorClass, Verdict, VerdictKind};
 use lh_trend::{jsonl, Analysis, Options};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -72,7 +72,7 @@ pub struct DetectArgs {
     pub fail_on_leak: bool,
 }
 
-/// Failures of these commands, by exit code.
+/// Failures of these commands, classified for the exit-code map.
 #[derive(Debug, thiserror::Error)]
 pub enum TrendError {
     #[error("{0}")]
@@ -83,18 +83,14 @@ pub enum TrendError {
     Source(#[from] lh_sources::Error),
 }
 
-/// The exit code for errors of this module, `None` for others'.
-pub fn exit_code(e: &anyhow::Error) -> Option<u8> {
-    let t = e.downcast_ref::<TrendError>()?;
-    Some(match t {
-        TrendError::Input(_) | TrendError::Jsonl(jsonl::Error::Line { .. }) => 2,
-        TrendError::Jsonl(jsonl::Error::Io(io)) if io.kind() == std::io::ErrorKind::NotFound => 2,
-        TrendError::Jsonl(jsonl::Error::Io(_)) => 3,
-        TrendError::Source(s) => match s.kind() {
-            lh_sources::ErrorKind::Input => 2,
-            lh_sources::ErrorKind::Environment => 3,
-        },
-    })
+impl Classify for TrendError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            TrendError::Input(_) => ErrorClass::Usage,
+            TrendError::Jsonl(e) => e.class(),
+            TrendError::Source(e) => e.class(),
+        }
+    }
 }
 
 /// `30s`, `5m`, `6h`, `2d` or plain seconds.
@@ -217,7 +213,7 @@ pub fn trend(a: TrendArgs) -> Result<u8> {
     let mut out = std::io::stdout().lock();
     match a.format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &verdict)?;
+            serde_json::to_writer_pretty(&mut out, &lh_model::Versioned::new(&verdict))?;
             writeln!(out)?;
         }
         Format::Table => {

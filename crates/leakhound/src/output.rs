@@ -3,16 +3,18 @@
 use crate::cli::{Output, OutputFormat};
 use anyhow::{Context, Result};
 use lh_analysis::Options;
-use lh_model::Report;
+use lh_model::{Classify, ErrorClass, Report};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Output failures that are the user's doing (exit 2) rather than the machine's (exit 3).
+/// Failures to write a report.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     #[error("refusing to write the report over the input file {0}")]
     OverInput(PathBuf),
+    #[error("refusing to write a binary pprof profile to a terminal; use -o FILE or a pipe")]
+    BinaryToTerminal,
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -20,11 +22,13 @@ pub enum OutputError {
     },
 }
 
-impl OutputError {
-    pub fn exit_code(&self) -> u8 {
+impl Classify for OutputError {
+    /// Asking for the impossible is the user's doing; a write that fails
+    /// (a full disk, a read-only directory) is the machine's.
+    fn class(&self) -> ErrorClass {
         match self {
-            OutputError::OverInput(_) => 2,
-            OutputError::Write { .. } => 3,
+            OutputError::OverInput(_) | OutputError::BinaryToTerminal => ErrorClass::Usage,
+            OutputError::Write { .. } => ErrorClass::Environment,
         }
     }
 }
@@ -95,9 +99,7 @@ pub fn emit(report: &Report, inputs: &[PathBuf], out: &Output, opts: &Options) -
         Some(path) => write_private(path, &bytes),
         None => {
             if out.format == OutputFormat::Pprof && std::io::stdout().is_terminal() {
-                anyhow::bail!(
-                    "refusing to write a binary pprof profile to a terminal; use -o FILE or a pipe"
-                );
+                return Err(OutputError::BinaryToTerminal.into());
             }
             let mut so = anstream::AutoStream::auto(std::io::stdout().lock());
             so.write_all(&bytes)

@@ -40,12 +40,7 @@ struct Snapshot {
 fn map_err(path: &Path, e: lh_hprof::Error) -> Error {
     match e {
         lh_hprof::Error::Io(io) => Error::io(path, io),
-        // The machine is too small, not the dump wrong: an environment failure (exit 3).
-        lh_hprof::Error::TooBig(m) => Error::io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::OutOfMemory, m),
-        ),
-        other => Error::input(path, other),
+        other => Error::reader(path, other),
     }
 }
 

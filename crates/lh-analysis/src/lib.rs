@@ -13,18 +13,11 @@ pub mod suspects;
 pub mod tracemalloc;
 pub mod v8;
 
-use lh_model::{Format, Progress, Report};
+use lh_model::{Classify, ErrorClass, Format, Progress, Report};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use detect::detect;
-
-/// Whether an error is the user's input (exit 2) or the environment (exit 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    Input,
-    Environment,
-}
 
 /// An analysis error, always naming the file it is about.
 #[derive(Debug, thiserror::Error)]
@@ -38,12 +31,17 @@ pub enum Error {
     /// The options do not fit the files (an unknown `--by` or sample type).
     #[error("{0}")]
     Usage(String),
-    /// The file could not be read at all.
-    #[error("{path}: {source}")]
+    /// The file could not be read at all. The cause is in the message, not in
+    /// `source()`: printing the chain would say it twice.
+    #[error("{path}: {}", lh_model::error::describe_io(error))]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
+    /// The machine cannot do the work (a heap graph larger than the memory
+    /// this process may use), though the file is fine.
+    #[error("{path}: {message}")]
+    Environment { path: PathBuf, message: String },
 }
 
 impl Error {
@@ -55,21 +53,32 @@ impl Error {
         }
     }
 
-    /// Wraps an I/O error: a missing file is the user's input; permission and
-    /// device errors are the environment's.
-    pub fn io(path: &Path, source: std::io::Error) -> Self {
+    /// Wraps an I/O error; [`Classify`] tells whose it is.
+    pub fn io(path: &Path, error: std::io::Error) -> Self {
         Error::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         }
     }
 
-    pub fn kind(&self) -> ErrorKind {
+    /// Wraps a format reader's error, keeping the reader's classification.
+    pub fn reader(path: &Path, e: impl Classify + std::fmt::Display) -> Self {
+        match e.class() {
+            ErrorClass::Usage => Error::input(path, e),
+            _ => Error::Environment {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+impl Classify for Error {
+    fn class(&self) -> ErrorClass {
         match self {
-            Error::Io { source, .. } if source.kind() != std::io::ErrorKind::NotFound => {
-                ErrorKind::Environment
-            }
-            _ => ErrorKind::Input,
+            Error::Io { error, .. } => error.class(),
+            Error::Environment { .. } => ErrorClass::Environment,
+            Error::Input { .. } | Error::Mismatch(_) | Error::Usage(_) => ErrorClass::Usage,
         }
     }
 }

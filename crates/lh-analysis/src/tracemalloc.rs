@@ -43,7 +43,7 @@ fn key_type(opts: &Options) -> Result<KeyType, Error> {
 pub fn open(path: &Path) -> Result<lh_tracemalloc::Snapshot, Error> {
     lh_tracemalloc::open(path).map_err(|e| match e {
         lh_tracemalloc::Error::Io(io) => Error::io(path, io),
-        other => Error::input(path, other),
+        other => Error::reader(path, other),
     })
 }
 

@@ -48,7 +48,7 @@ fn read(path: &Path, edges: bool, progress: &(dyn Fn(u64, u64) + Sync)) -> Resul
         lh_v8::Error::Io { source, .. } if source.kind() != std::io::ErrorKind::InvalidData => {
             Error::io(path, source)
         }
-        other => Error::input(path, other),
+        other => Error::reader(path, other),
     })
 }
 

@@ -8,6 +8,12 @@
 //! These types carry no behaviour beyond small helpers, so that every crate can
 //! depend on them without pulling anything else in.
 
+pub mod error;
+pub mod versioned;
+
+pub use error::{Classify, ErrorClass};
+pub use versioned::{Versioned, SCHEMA_VERSION};
+
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;

@@ -192,11 +192,13 @@ fn details(out: &mut String, report: &Report) {
     }
 }
 
-/// The JSON contract, pretty-printed, with `groups` cut to `top`.
+/// The JSON contract (docs/schema/report.schema.json), pretty-printed, with
+/// `groups` cut to `top`.
 pub fn json(report: &Report, top: usize) -> String {
     let mut r = report.clone();
     r.groups.truncate(top);
-    serde_json::to_string_pretty(&r).expect("a report always serializes") + "\n"
+    serde_json::to_string_pretty(&lh_model::Versioned::new(&r)).expect("a report always serializes")
+        + "\n"
 }
 
 #[cfg(test)]
