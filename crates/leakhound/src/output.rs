@@ -35,10 +35,14 @@ impl Classify for OutputError {
 
 /// True when the error is stdout closing under us (`leakhound … | head`): not a failure.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
+    // serde_json keeps the I/O error inside its own, out of the chain.
+    let kind = |c: &(dyn std::error::Error + 'static)| {
         c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+            .map(std::io::Error::kind)
+            .or_else(|| c.downcast_ref::<serde_json::Error>()?.io_error_kind())
+    };
+    e.chain()
+        .any(|c| kind(c) == Some(std::io::ErrorKind::BrokenPipe))
 }
 
 /// A snapshot holds the user's data; a report must never replace one.

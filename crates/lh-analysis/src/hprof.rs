@@ -13,7 +13,9 @@ use crate::merge::merge;
 use crate::suspects::{rank, Thresholds};
 use crate::{Error, Options};
 use lh_hprof::{Heap, Label, NodeKind};
-use lh_model::{human_bytes, Format, GroupStat, Pattern, Report, SnapshotInfo, Summary, Suspect};
+use lh_model::{
+    human_bytes, GroupStat, InputFormat, Pattern, Report, SnapshotInfo, Summary, Suspect,
+};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -82,7 +84,7 @@ fn histogram(path: &Path, opts: &Options, i: usize, n: usize) -> Result<Snapshot
         .collect();
     Ok(Snapshot {
         summary: Summary {
-            format: Format::Hprof,
+            format: InputFormat::Hprof,
             unit: "bytes".into(),
             sample_type: None,
             info: info(path, bytes, count),
@@ -173,7 +175,7 @@ fn full(path: &Path, opts: &Options, i: usize, n: usize) -> Result<Snapshot, Err
     let suspects = accumulation_suspects(&heap, &points, &tree, total);
     Ok(Snapshot {
         summary: Summary {
-            format: Format::Hprof,
+            format: InputFormat::Hprof,
             unit: "bytes".into(),
             sample_type: None,
             info: info(path, heap.total_shallow, heap.total_count),

@@ -2,22 +2,22 @@
 //!
 //! Each format has a module that reads its files and enriches the generic diff
 //! with what the format knows (stacks, retainer paths, patterns). What every
-//! format shares lives here: content-based format detection ([`detect`]), the
+//! format shares lives here: content-based format detection ([`sniff_format`]), the
 //! N-snapshot merge ([`merge`]) and suspect ranking ([`suspects`]).
 
-pub mod detect;
 pub mod hprof;
 pub mod merge;
 pub mod pprof;
+pub mod sniff;
 pub mod suspects;
 pub mod tracemalloc;
 pub mod v8;
 
-use lh_model::{Classify, ErrorClass, Format, Progress, Report};
+use lh_model::{Classify, ErrorClass, InputFormat, Progress, Report};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use detect::detect;
+pub use sniff::sniff_format;
 
 /// An analysis error, always naming the file it is about.
 #[derive(Debug, thiserror::Error)]
@@ -109,10 +109,10 @@ impl Options {
 }
 
 /// Detects the one format all `paths` share, or says which file differs.
-fn common_format(paths: &[PathBuf]) -> Result<Format, Error> {
-    let first = detect(&paths[0])?;
+fn common_format(paths: &[PathBuf]) -> Result<InputFormat, Error> {
+    let first = sniff_format(&paths[0])?;
     for p in &paths[1..] {
-        let f = detect(p)?;
+        let f = sniff_format(p)?;
         if f != first {
             return Err(Error::Mismatch(format!(
                 "cannot diff a {first} snapshot ({}) with a {f} snapshot ({})",
@@ -132,20 +132,20 @@ pub fn diff_files(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
         ));
     }
     match common_format(paths)? {
-        Format::Pprof => pprof::diff(paths, opts),
-        Format::V8 => v8::diff(paths, opts),
-        Format::Hprof => hprof::diff(paths, opts),
-        Format::Tracemalloc => tracemalloc::diff(paths, opts),
+        InputFormat::Pprof => pprof::diff(paths, opts),
+        InputFormat::V8 => v8::diff(paths, opts),
+        InputFormat::Hprof => hprof::diff(paths, opts),
+        InputFormat::Tracemalloc => tracemalloc::diff(paths, opts),
     }
 }
 
 /// Analyses one snapshot: the largest groups and, where the format allows, suspects.
 pub fn analyze_file(path: &Path, opts: &Options) -> Result<Report, Error> {
-    match detect(path)? {
-        Format::Pprof => pprof::analyze(path, opts),
-        Format::V8 => v8::analyze(path, opts),
-        Format::Hprof => hprof::analyze(path, opts),
-        Format::Tracemalloc => tracemalloc::analyze(path, opts),
+    match sniff_format(path)? {
+        InputFormat::Pprof => pprof::analyze(path, opts),
+        InputFormat::V8 => v8::analyze(path, opts),
+        InputFormat::Hprof => hprof::analyze(path, opts),
+        InputFormat::Tracemalloc => tracemalloc::analyze(path, opts),
     }
 }
 
@@ -153,7 +153,7 @@ pub fn analyze_file(path: &Path, opts: &Options) -> Result<Report, Error> {
 /// profile of `-diff_base`); other formats give one frame per group.
 pub fn export_pprof(paths: &[PathBuf], report: &Report, opts: &Options) -> Result<Vec<u8>, Error> {
     let profile = match report.format {
-        Format::Pprof => pprof::export(paths, opts)?,
+        InputFormat::Pprof => pprof::export(paths, opts)?,
         _ => {
             let rows: Vec<_> = report
                 .groups

@@ -10,7 +10,7 @@ pub mod program;
 pub mod proto;
 
 use flate2::read::MultiGzDecoder;
-use lh_model::{Format, GroupStat, SnapshotInfo, Summary};
+use lh_model::{GroupStat, InputFormat, SnapshotInfo, Summary};
 use prost::Message;
 use std::collections::HashMap;
 use std::io::Read;
@@ -374,7 +374,7 @@ pub fn summarize(
         .filter(|(_, s)| s.bytes != 0 || s.count != 0)
         .collect();
     Ok(Summary {
-        format: Format::Pprof,
+        format: InputFormat::Pprof,
         unit: if goroutines {
             "goroutines".into()
         } else {
