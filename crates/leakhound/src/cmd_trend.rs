@@ -126,7 +126,11 @@ fn read_file<T>(
 
 pub fn detect(a: DetectArgs) -> Result<u8> {
     // Streamed: the benchmark's 650 MB file is judged while it is read.
-    let verdicts = read_file(&a.file, |f| jsonl::detect_reader(f, &Options::default()))?;
+    let verdicts = read_file(&a.file, |f| {
+        let len = f.metadata().map_or(0, |m| m.len());
+        let f = crate::output::ProgressReader::new(f, len, "judging series");
+        jsonl::detect_reader(f, &Options::default())
+    })?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match a.format {
         OutputFormat::Table => {
@@ -175,7 +179,12 @@ pub fn trend(a: TrendArgs) -> Result<u8> {
             step: a.step.map_or(30.0, |d| d.as_secs_f64()),
             load_query: a.load_query.clone(),
         };
-        lh_sources::prometheus::fetch(&q).map_err(TrendError::from)?
+        let spinner = crate::output::progress(None, &format!("querying Prometheus at {url}"));
+        let series = lh_sources::prometheus::fetch(&q).map_err(TrendError::from);
+        if let Some(s) = spinner {
+            s.finish_and_clear();
+        }
+        series?
     } else if let Some(cg) = &a.cgroup {
         let interval = a.step.unwrap_or(Duration::from_secs(1));
         let tty = std::io::stderr().is_terminal();

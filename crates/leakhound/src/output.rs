@@ -58,17 +58,36 @@ pub fn refuse_input_as_output(out: &Output, inputs: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
+/// A bar of `total` bytes (a spinner when `None`) on stderr, or `None` when
+/// stderr is not a terminal: logs and CI output get no progress lines.
+pub fn progress(total: Option<u64>, what: &str) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let (bar, template) = match total {
+        Some(t) => (
+            indicatif::ProgressBar::new(t),
+            "{spinner} {msg} {bytes}/{total_bytes} {wide_bar} {eta}",
+        ),
+        None => (
+            indicatif::ProgressBar::new_spinner(),
+            "{spinner} {msg} {elapsed}",
+        ),
+    };
+    let style = indicatif::ProgressStyle::with_template(template).expect("a fixed template parses");
+    let bar = bar.with_style(style).with_message(what.to_string());
+    // Drawn now, however short the work turns out (`tick` does nothing once
+    // the steady tick runs).
+    bar.tick();
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    Some(bar)
+}
+
 /// Runs `work` with a progress bar on stderr when stderr is a terminal.
 pub fn with_progress<T>(opts: &Options, work: impl FnOnce(&Options) -> T) -> T {
-    if !std::io::stderr().is_terminal() {
+    let Some(bar) = progress(Some(0), "reading") else {
         return work(opts);
-    }
-    let bar = indicatif::ProgressBar::new(0).with_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} reading {bytes}/{total_bytes} {wide_bar} {eta}",
-        )
-        .expect("a fixed template parses"),
-    );
+    };
     let b = bar.clone();
     let opts = Options {
         progress: Some(Arc::new(move |done, total| {
@@ -80,6 +99,41 @@ pub fn with_progress<T>(opts: &Options, work: impl FnOnce(&Options) -> T) -> T {
     let r = work(&opts);
     bar.finish_and_clear();
     r
+}
+
+/// A reader that moves a progress bar as it is read (`detect` on a file of
+/// a whole fleet's series). Clears the bar when dropped.
+pub struct ProgressReader<R> {
+    inner: R,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl<R> ProgressReader<R> {
+    /// Wraps `inner`, of `total` bytes, with a bar named `what`.
+    pub fn new(inner: R, total: u64, what: &str) -> Self {
+        ProgressReader {
+            inner,
+            bar: progress(Some(total), what),
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for ProgressReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(b) = &self.bar {
+            b.inc(n as u64);
+        }
+        Ok(n)
+    }
+}
+
+impl<R> Drop for ProgressReader<R> {
+    fn drop(&mut self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
 }
 
 /// Renders and writes the report as asked.

@@ -328,3 +328,50 @@ fn pprof_to_a_terminal_is_refused_as_usage() {
         "{shown}"
     );
 }
+
+/// `detect` on a large file and `trend --prometheus` show progress on a
+/// terminal (stderr a pty), and nothing when stderr is a pipe.
+#[test]
+fn progress_on_a_terminal_only() {
+    let f = Files::new();
+    let mut jsonl = String::new();
+    for i in 0..400 {
+        let points: Vec<String> = (0..400)
+            .map(|t| {
+                format!(
+                    "[{}, {}]",
+                    1_764_300_000 + t * 30,
+                    100_000_000 + t * (i % 7) * 1000
+                )
+            })
+            .collect();
+        jsonl += &format!(
+            "{{\"id\": \"s{i}\", \"points\": [{}]}}\n",
+            points.join(", ")
+        );
+    }
+    let series = f.write("fleet.jsonl", jsonl.as_bytes());
+    let detect = ["detect", "--file", s(&series), "--format", "json"];
+    let (code, shown) = common::on_terminal(&detect);
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.contains("judging series"), "{shown}");
+    let piped = leakhound(&detect);
+    assert!(piped.status.success());
+    assert_eq!(stderr(&piped), "", "no progress off a terminal");
+
+    // A port nobody listens on: the spinner shows while the query runs, then
+    // the failure is the environment's.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let trend = ["trend", "--prometheus", &url, "-n", "ns", "--pod", "p"];
+    let (code, shown) = common::on_terminal(&trend);
+    assert_eq!(code, Some(3), "{shown}");
+    assert!(shown.contains("querying Prometheus at"), "{shown}");
+    let piped = leakhound(&trend);
+    assert_eq!(piped.status.code(), Some(3));
+    assert!(!stderr(&piped).contains("querying"), "{}", stderr(&piped));
+}
