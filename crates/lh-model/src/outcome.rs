@@ -3,15 +3,13 @@
 //! This is part of the JSON contract (ARCHITECTURE.md), next to the
 //! `diff`/`analyze` [`Report`] it embeds, so it lives here with the other
 //! contract types rather than with the engine that fills it in (lh-run).
+//! Written through [`Versioned`](crate::Versioned), so `report.json` starts
+//! with `schema_version` as every JSON output does.
 
 use crate::{Report, Verdict, VerdictKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-
-/// The version of this JSON shape; raised only when a field changes meaning
-/// or goes away (adding a field keeps it).
-pub const SCHEMA_VERSION: u32 = 1;
 
 /// How the program under test ended, as Kubernetes would show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,8 +69,6 @@ impl Ended {
 /// What a soak or a diagnosis saw, and its verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
-    /// [`SCHEMA_VERSION`] of the writer.
-    pub schema_version: u32,
     /// `leak` or `no-leak`.
     pub verdict: VerdictKind,
     /// Why, one sentence each, most telling first.
@@ -121,10 +117,19 @@ mod tests {
 
     #[test]
     fn ends_read_as_kubernetes_shows_them() {
-        assert_eq!(Ended::new(None, Some(9), true, 1.26).reason, EndReason::OomKilled);
+        assert_eq!(
+            Ended::new(None, Some(9), true, 1.26).reason,
+            EndReason::OomKilled
+        );
         assert_eq!(Ended::new(None, Some(9), true, 1.26).exit_code, 137);
-        assert_eq!(Ended::new(None, Some(9), false, 1.0).reason, EndReason::Killed);
-        assert_eq!(Ended::new(Some(0), None, false, 1.0).reason, EndReason::Completed);
+        assert_eq!(
+            Ended::new(None, Some(9), false, 1.0).reason,
+            EndReason::Killed
+        );
+        assert_eq!(
+            Ended::new(Some(0), None, false, 1.0).reason,
+            EndReason::Completed
+        );
         assert_eq!(Ended::new(Some(4), None, false, 1.0).exit_code, 4);
         let e = Ended::new(None, Some(9), true, 1.26);
         assert_eq!(e.after_seconds, 1.3);
