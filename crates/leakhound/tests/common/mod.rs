@@ -2,6 +2,8 @@
 //! own crate and uses only some of them.
 #![allow(dead_code)]
 
+pub mod schema;
+
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};

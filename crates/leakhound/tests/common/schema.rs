@@ -1,6 +1,6 @@
 //! A small JSON Schema validator for the subset docs/schema/ uses (`type`,
 //! `required`, `properties`, `additionalProperties`, `items`, `minItems`,
-//! `enum`, `const`, `minimum`, `maximum`, `$ref` to `#/$defs/…` or to another
+//! `enum`, `const`, `minimum`, `maximum`, `anyOf`, `$ref` to `#/$defs/…` or to another
 //! file of docs/schema/). Small enough to read, so a test that fails says
 //! exactly which field of a real output broke its contract.
 
@@ -44,8 +44,23 @@ fn type_ok(t: &str, v: &Value) -> bool {
 
 fn check(root: &Value, s: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
     const KNOWN: &[&str] = &[
-        "$schema", "$id", "title", "description", "$defs", "type", "required", "properties",
-        "additionalProperties", "items", "minItems", "enum", "const", "minimum", "maximum", "$ref",
+        "$schema",
+        "$id",
+        "title",
+        "description",
+        "$defs",
+        "type",
+        "required",
+        "properties",
+        "additionalProperties",
+        "items",
+        "minItems",
+        "enum",
+        "const",
+        "minimum",
+        "maximum",
+        "$ref",
+        "anyOf",
     ];
     let s = s.as_object().expect("a schema is an object");
     if let Some(k) = s.keys().find(|k| !KNOWN.contains(&k.as_str())) {
@@ -64,6 +79,16 @@ fn check(root: &Value, s: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
             .pointer(pointer)
             .unwrap_or_else(|| panic!("$ref {r} points nowhere"));
         check(base, target, v, at, out);
+    }
+    if let Some(any) = s.get("anyOf").and_then(Value::as_array) {
+        let fits = |b: &Value| {
+            let mut v2 = Vec::new();
+            check(root, b, v, at, &mut v2);
+            v2.is_empty()
+        };
+        if !any.iter().any(fits) {
+            out.push(format!("{at}: {v} fits none of anyOf"));
+        }
     }
     if let Some(t) = s.get("type") {
         let ok = match t {
@@ -97,7 +122,12 @@ fn check(root: &Value, s: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
         }
     }
     if let Some(o) = v.as_object() {
-        for r in s.get("required").and_then(Value::as_array).into_iter().flatten() {
+        for r in s
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let r = r.as_str().unwrap();
             if !o.contains_key(r) {
                 out.push(format!("{at}: missing required field {r:?}"));
