@@ -24,7 +24,12 @@ pub use sniff::sniff_format;
 pub enum Error {
     /// The file is not what it must be: empty, truncated, corrupt, another format.
     #[error("{path}: {message}")]
-    Input { path: PathBuf, message: String },
+    Input {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it, with the byte offset where the reader knows it.
+        message: String,
+    },
     /// The files cannot be analysed together (different formats or sample types).
     #[error("{0}")]
     Mismatch(String),
@@ -35,13 +40,20 @@ pub enum Error {
     /// `source()`: printing the chain would say it twice.
     #[error("{path}: {}", lh_model::error::describe_io(error))]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The failed read.
         error: std::io::Error,
     },
     /// The machine cannot do the work (a heap graph larger than the memory
     /// this process may use), though the file is fine.
     #[error("{path}: {message}")]
-    Environment { path: PathBuf, message: String },
+    Environment {
+        /// The file.
+        path: PathBuf,
+        /// What the machine lacks.
+        message: String,
+    },
 }
 
 impl Error {

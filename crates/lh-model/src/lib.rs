@@ -24,9 +24,13 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InputFormat {
+    /// Go's heap and goroutine profiles (`profile.proto`).
     Pprof,
+    /// Node and Chrome `.heapsnapshot` files.
     V8,
+    /// JVM heap dumps (`jcmd GC.heap_dump`, `jmap`).
     Hprof,
+    /// Python `tracemalloc` snapshots, pickled or in leakhound's JSON.
     Tracemalloc,
 }
 
@@ -60,34 +64,47 @@ impl std::ops::AddAssign for GroupStat {
 /// One snapshot reduced to groups.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
+    /// Which reader produced it; snapshots of different formats are never merged.
     pub format: InputFormat,
     /// `bytes` for heap sizes; `goroutines` (or another count) where the profile has no sizes.
     pub unit: String,
     /// Which sample type the values come from, e.g. `inuse_space` (pprof only).
     pub sample_type: Option<String>,
+    /// Path and totals, for the report's `snapshots[]`.
     pub info: SnapshotInfo,
+    /// Per group key, its size and count: keys are what a user fixes.
     pub groups: HashMap<String, GroupStat>,
 }
 
 /// The `snapshots[]` entry of the report.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SnapshotInfo {
+    /// As given on the command line, so the user recognizes it.
     pub path: String,
+    /// All bytes of the snapshot, in the report's unit (groups may not add up: some formats drop tiny ones).
     pub total_bytes: i64,
+    /// All objects, allocations or goroutines.
     pub total_count: i64,
 }
 
 /// One row of `groups[]`: a key followed across every snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Group {
+    /// The function, class, constructor or `file:line` the group is of.
     pub key: String,
+    /// One value per snapshot, in time order, so growth can be read step by step.
     pub bytes: Vec<i64>,
+    /// One count per snapshot, in time order.
     pub count: Vec<i64>,
+    /// Last minus first: the growth a leak shows.
     pub delta_bytes: i64,
+    /// Last minus first, of counts.
     pub delta_count: i64,
     /// True when the group grew at every step of three or more snapshots.
     pub monotonic: bool,
+    /// Memory the group's objects keep alive (formats with a graph), which is what freeing them would return.
     pub retained_bytes: Option<u64>,
+    /// From a GC root to the group's largest retainer (formats with a graph).
     pub retainer_path: Option<Vec<String>>,
 }
 
@@ -132,11 +149,17 @@ impl fmt::Display for Pattern {
 /// One entry of `suspects[]`; `suspects[0]` is the most likely leak.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Suspect {
+    /// The group key, as in `groups[]`.
     pub key: String,
+    /// How much it grew from first to last snapshot.
     pub delta_bytes: i64,
+    /// What it keeps alive in the last snapshot, where the format knows.
     pub retained_bytes: Option<u64>,
+    /// Why it is still alive: from a GC root to the object, where the format has a graph.
     pub retainer_path: Option<Vec<String>>,
+    /// The leak pattern recognized, which decides the hint.
     pub pattern: Option<Pattern>,
+    /// What to do about it, in one or two sentences.
     pub hint: String,
     /// 0.0 to 1.0: how sure leakhound is that this group leaks.
     pub confidence: f64,
@@ -145,11 +168,15 @@ pub struct Suspect {
 /// The `diff`/`analyze` JSON contract.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
+    /// The format all snapshots share.
     pub format: InputFormat,
+    /// `bytes`, or the count a profile without sizes has (`goroutines`).
     pub unit: String,
+    /// The inputs, in the order given (time order for `diff`).
     pub snapshots: Vec<SnapshotInfo>,
     /// Sorted by `delta_bytes`, descending (by `bytes` of the one snapshot for `analyze`).
     pub groups: Vec<Group>,
+    /// Most likely leak first; empty when nothing grew steadily enough.
     pub suspects: Vec<Suspect>,
     /// What some formats know beyond groups and suspects. Flattened into the
     /// JSON and left out when empty, so the contract above only grows. One
@@ -179,9 +206,13 @@ pub struct Details {
 /// Objects of one group that appeared and disappeared between two snapshots.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Churn {
+    /// Objects present in the last snapshot and not in the first.
     pub new_count: i64,
+    /// Their bytes.
     pub new_bytes: i64,
+    /// Objects of the first snapshot gone by the last: churn, not leak.
     pub deleted_count: i64,
+    /// Their bytes.
     pub deleted_bytes: i64,
 }
 
@@ -192,7 +223,9 @@ pub struct LargeObject {
     pub key: String,
     /// The object id in the snapshot (V8 `@id`), to find it in DevTools.
     pub id: u64,
+    /// The object's own size.
     pub self_bytes: u64,
+    /// What it keeps alive, itself included.
     pub retained_bytes: u64,
     /// From a GC root to the object.
     pub retainer_path: Vec<String>,
@@ -205,8 +238,10 @@ pub type Progress = dyn Fn(u64, u64) + Send + Sync;
 /// One memory series: the `trend`/`detect` JSONL input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Series {
+    /// Names the series in verdicts, e.g. `namespace/pod/container`.
     pub id: String,
     #[serde(default)]
+    /// The memory limit, which gives a time to reach it.
     pub limit_bytes: Option<u64>,
     /// `[unix_seconds, bytes]` pairs.
     pub points: Vec<(f64, f64)>,
@@ -222,9 +257,13 @@ pub struct Series {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum VerdictKind {
+    /// A significant, sustained rise of the memory floor.
     Leak,
+    /// Evidence against a leak: flat, bounded, warmed up, or explained by load.
     NoLeak,
+    /// Still warming up: rising, but along a curve that may level off.
     Warming,
+    /// Too few samples, or too short a span, to judge.
     InsufficientData,
 }
 
@@ -239,12 +278,19 @@ impl fmt::Display for VerdictKind {
 /// One `trend`/`detect` output object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
+    /// The series' id, from the input line.
     pub id: String,
+    /// The conclusion.
     pub verdict: VerdictKind,
+    /// How fast the floor rises (negative when it falls).
     pub slope_bytes_per_hour: f64,
+    /// 0.0 to 1.0: how sure the detector is, meant to be calibrated (see bench/detector.sh).
     pub confidence: f64,
+    /// When the upper envelope reaches the limit at the current slope; `None` without a limit or a rise.
     pub time_to_limit_seconds: Option<f64>,
+    /// The limit the verdict was judged against.
     pub limit_bytes: Option<u64>,
+    /// The detector's argument, one finding per line, the deciding one last.
     pub reasons: Vec<String>,
 }
 

@@ -17,7 +17,9 @@ pub struct Reading {
     /// `memory.usage_in_bytes` (v1) or `memory.current` (v2).
     pub usage: u64,
     /// Usage minus inactive file pages, as cAdvisor computes it.
+    /// Usage minus inactive file pages, as cAdvisor counts it: what the OOM killer weighs.
     pub working_set: u64,
+    /// The cgroup's memory limit, `None` when unlimited.
     pub limit: Option<u64>,
     /// OOM kills so far (`memory.oom_control` or `memory.events`).
     pub oom_kills: u64,

@@ -12,10 +12,20 @@ use lh_model::{Classify, ErrorClass};
 pub enum Error {
     /// Prometheus could not be reached or failed on its side.
     #[error("Prometheus at {url}: {message}")]
-    Unreachable { url: String, message: String },
+    Unreachable {
+        /// The base URL asked.
+        url: String,
+        /// What failed: connection, timeout, an HTTP status.
+        message: String,
+    },
     /// Prometheus rejected the query, or it matched nothing or too much.
     #[error("Prometheus at {url}: {message}")]
-    Query { url: String, message: String },
+    Query {
+        /// The base URL asked.
+        url: String,
+        /// Prometheus' own error, or what matched.
+        message: String,
+    },
     /// The cgroup could not be read.
     #[error(transparent)]
     Cgroup(#[from] lh_cgroup::Error),

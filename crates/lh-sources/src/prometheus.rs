@@ -16,13 +16,17 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Query {
     /// Base URL, e.g. `http://127.0.0.1:9090`.
+    /// Prometheus' base URL, e.g. `http://127.0.0.1:9090`.
     pub url: String,
+    /// The pod's namespace, as cAdvisor labels it.
     pub namespace: String,
+    /// The pod's name.
     pub pod: String,
     /// Required when the pod has more than one container.
     pub container: Option<String>,
     /// Unix seconds.
     pub start: f64,
+    /// Unix seconds.
     pub end: f64,
     /// Seconds between points.
     pub step: f64,
