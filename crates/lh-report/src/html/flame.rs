@@ -13,6 +13,9 @@ use lh_model::{human_bytes, Flame, FlameBy, Report};
 use std::collections::HashMap;
 use std::fmt::Write;
 
+/// Pixels across the flame graph.
+const WIDTH: usize = 1056;
+
 /// Subtrees smaller than this share of the total are drawn as `(other)`.
 const SHARE: f64 = 0.0005;
 
@@ -132,6 +135,9 @@ pub(super) fn svg(f: &Flame, unit: &str) -> Result<String, std::io::Error> {
     }
     .to_string();
     opts.deterministic = true;
+    // The width of the page's main column: a fixed width draws the same
+    // with JavaScript off and in print.
+    opts.image_width = Some(WIDTH);
     // A generic family: nothing to fetch, whatever the machine has.
     opts.font_type = "sans-serif".to_string();
     let mut out = Vec::new();
@@ -172,7 +178,7 @@ pub(super) fn section(r: &Report) -> String {
                 o,
                 "<iframe id=\"flamegraph\" title=\"differential flame graph\" style=\"height:{}px\" srcdoc=\"{}\"></iframe>",
                 height + 4,
-                esc(&svg)
+                esc(&format!("<style>body{{margin:0}}svg{{display:block}}</style>{svg}"))
             );
         }
         Err(e) => {
@@ -192,12 +198,18 @@ pub(super) fn section(r: &Report) -> String {
     selfs.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     o.push_str("<table class=\"frames\"><thead><tr><th>frame (what grew in itself)</th><th>self Δ</th></tr></thead><tbody>");
     for (d, stack) in selfs.iter().filter(|s| s.0 > 0).take(10) {
-        let leaf = stack.rsplit(';').next().unwrap_or(stack);
+        // `(other)` says little alone: name the frame it is under.
+        let mut up = stack.rsplit(';');
+        let leaf = match (up.next(), up.next()) {
+            (Some("(other)"), Some(parent)) => format!("(other) under {parent}"),
+            (Some(l), _) => l.to_string(),
+            _ => stack.clone(),
+        };
         let _ = write!(
             o,
             "<tr><td title=\"{}\"><code>{}</code></td><td data-v=\"{d}\">+{}</td></tr>",
             esc(&stack.replace(';', " → ")),
-            esc(leaf),
+            esc(&leaf),
             esc(&if r.unit == "bytes" {
                 human_bytes(*d)
             } else {
