@@ -306,6 +306,9 @@ pub struct SoakArgs {
     /// Groups to show in the table.
     #[arg(long, default_value_t = 15)]
     pub top: usize,
+    /// Also write the HTML report (always in DIR/report.html) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// The program to run, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<String>,
@@ -857,13 +860,39 @@ pub fn run_soak(a: &SoakArgs, say: &dyn Fn(&str)) -> Result<Outcome> {
     })
 }
 
-/// Prints the outcome as asked and writes report.json (0600) beside the snapshots.
-fn print_outcome(o: &Outcome, dir: &Path, format: OutputFormat, top: usize) -> Result<()> {
+/// Prints the outcome as asked and writes report.json and report.html
+/// (0600) beside the snapshots, and the page to `page` too.
+fn print_outcome(
+    o: &Outcome,
+    dir: &Path,
+    format: OutputFormat,
+    top: usize,
+    (kind, page): (&str, Option<&Path>),
+) -> Result<()> {
     let full = serde_json::to_string_pretty(o)?;
     let path = dir.join("report.json");
     let mut f = private_log(&path)?;
     f.write_all(full.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
+    let run = lh_report::html::Run {
+        kind: kind.into(),
+        program: o.runtime.clone(),
+        leak: o.verdict == "leak",
+        reasons: o.reasons.clone(),
+        samples: o.samples.clone(),
+        limit_bytes: Some(o.limit_bytes).filter(|l| *l > 0),
+        snapshots_at: crate::output::snapshot_times(dir, &o.snapshots, &o.samples),
+        end: o.ended.as_ref().map(|e| lh_report::html::RunEnd {
+            reason: e.reason.clone(),
+            oom: e.reason == "OOMKilled",
+            after_seconds: e.after_seconds,
+        }),
+        restarts_at: Vec::new(),
+        trend: o.trend.clone(),
+    };
+    let html = dir.join("report.html");
+    let pages: Vec<PathBuf> = std::iter::once(html.clone()).chain(page.map(Path::to_path_buf)).collect();
+    crate::output::write_run_html(&run, o.report.as_ref(), &o.snapshots, &pages, top)?;
     let mut so = anstream::AutoStream::auto(std::io::stdout().lock());
     if format == OutputFormat::Json {
         writeln!(so, "{full}")?;
@@ -910,13 +939,14 @@ fn print_outcome(o: &Outcome, dir: &Path, format: OutputFormat, top: usize) -> R
         so.write_all(lh_report::table(r, top, style).as_bytes())?;
     }
     writeln!(so, "artifacts (0600): {}", dir.display())?;
+    writeln!(so, "report: {}", html.display())?;
     Ok(())
 }
 
 pub fn soak(a: SoakArgs) -> Result<u8> {
     let say = |m: &str| eprintln!("leakhound: {m}");
     let o = run_soak(&a, &say)?;
-    print_outcome(&o, &a.dir, a.format, a.top)?;
+    print_outcome(&o, &a.dir, a.format, a.top, ("soak", a.report.as_deref()))?;
     Ok(if o.verdict == "leak" { 1 } else { 0 })
 }
 
@@ -969,6 +999,7 @@ pub fn demo(a: DemoArgs) -> Result<u8> {
         force: false,
         format: a.format,
         top: 10,
+        report: None,
         cmd: vec!["node".into(), app.to_string_lossy().into_owned()],
     };
     let say = |m: &str| eprintln!("leakhound: {m}");
@@ -981,7 +1012,7 @@ pub fn demo(a: DemoArgs) -> Result<u8> {
             e
         }
     })?;
-    print_outcome(&o, &dir, a.format, 10)?;
+    print_outcome(&o, &dir, a.format, 10, ("demo", None))?;
     if o.verdict != "leak" {
         bail!(
             "the demo's leak was not found; the snapshots and report.json are in {}",
@@ -1021,6 +1052,9 @@ pub struct DiagnoseArgs {
     pub format: OutputFormat,
     #[arg(long, default_value_t = 15)]
     pub top: usize,
+    /// Also write the HTML report (always in DIR/report.html) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 /// The memory cgroup a pid lives in.
@@ -1129,6 +1163,6 @@ pub fn diagnose(a: DiagnoseArgs) -> Result<u8> {
         trend: None,
         report: Some(report),
     };
-    print_outcome(&o, &a.dir, a.format, a.top)?;
+    print_outcome(&o, &a.dir, a.format, a.top, ("diagnose", a.report.as_deref()))?;
     Ok(if leak && a.fail_on_leak { 1 } else { 0 })
 }
