@@ -37,6 +37,8 @@ pub struct Page {
     pub top_frame: String,
     pub frames: u64,
     pub chart_samples: u64,
+    /// The classes of the chart's markers: `snapshot`, `oom`, `restart`, `ended`.
+    pub chart_marks: Vec<String>,
 }
 
 /// Opens the HTML report at `page` in a real headless Chromium and reads
@@ -66,7 +68,8 @@ pub fn browse(page: &Path, name: &str) -> Page {
                 }
             }
             const samples = document.querySelector('#memory-chart #samples');
-            return {keys, top, frames, samples: samples ? Number(samples.dataset.count) : 0};
+            const marks = [...document.querySelectorAll('#memory-chart g')].map(g => g.getAttribute('class'));
+            return {keys, top, frames, marks, samples: samples ? Number(samples.dataset.count) : 0};
         })()"#,
     );
     let dir = testkit::repo_root().join("target/html-shots");
@@ -82,6 +85,12 @@ pub fn browse(page: &Path, name: &str) -> Page {
         top_frame: v["top"].as_str().unwrap_or_default().to_string(),
         frames: v["frames"].as_u64().unwrap(),
         chart_samples: v["samples"].as_u64().unwrap(),
+        chart_marks: v["marks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap_or_default().to_string())
+            .collect(),
     }
 }
 
