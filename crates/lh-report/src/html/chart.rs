@@ -186,15 +186,20 @@ pub(super) fn svg(r: &Run) -> String {
         );
     }
     let mark = |o: &mut String, class: &str, t: f64, label: &str| {
+        // Near the right edge the label goes to the left of its line.
+        let (lx, anchor) = if x(t) > W - 120.0 {
+            (x(t) - 3.0, "end")
+        } else {
+            (x(t) + 3.0, "start")
+        };
         let _ = write!(
             o,
             "<g class=\"{class}\"><line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{TOP}\" y2=\"{:.1}\"/>\
-             <text class=\"label\" x=\"{:.1}\" y=\"{:.1}\">{}</text><title>{} at {t:.1} s</title></g>",
+             <text class=\"label\" x=\"{lx:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text><title>{} at {t:.1} s</title></g>",
             x(t),
             x(t),
             H - BOTTOM,
-            x(t) + 3.0,
-            TOP + 10.0,
+            TOP + 10.0 + if class == "snapshot" { 0.0 } else { 14.0 },
             esc(label),
             esc(label)
         );

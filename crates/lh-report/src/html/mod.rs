@@ -203,8 +203,12 @@ fn verdict(run: Option<&Run>, report: Option<&Report>) -> String {
                 human_bytes(t.slope_bytes_per_hour as i64),
                 t.confidence
             );
-            if let Some(ttl) = t.time_to_limit_seconds {
-                let _ = write!(s, ", {} to the limit", duration(ttl));
+            match t.time_to_limit_seconds {
+                Some(ttl) if ttl < 1.0 => s.push_str(", at the limit"),
+                Some(ttl) => {
+                    let _ = write!(s, ", {} to the limit", duration(ttl));
+                }
+                None => {}
             }
         }
         if let Some(x) = suspect.filter(|_| r.leak) {
