@@ -176,11 +176,11 @@ pub(super) fn svg(r: &Run) -> String {
         let _ = write!(
             o,
             "<line id=\"limit\" class=\"limit\" x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\"/>\
-             <text class=\"label limit-label\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">limit {}</text>",
+             <text class=\"label limit-label\" x=\"{:.1}\" y=\"{:.1}\">limit {}</text>",
             W - RIGHT,
             y(l as f64),
             y(l as f64),
-            W - RIGHT - 4.0,
+            LEFT + 4.0,
             y(l as f64) - 5.0,
             human_bytes(l as i64)
         );

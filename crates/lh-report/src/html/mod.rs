@@ -192,24 +192,37 @@ fn verdict(run: Option<&Run>, report: Option<&Report>) -> String {
         } else {
             "No leak found".to_string()
         };
-        if let Some(t) = &r.trend {
-            let _ = write!(
-                s,
-                "; the trend says {} at {}/h (confidence {:.2})",
-                serde_json::to_value(t.verdict)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
-                human_bytes(t.slope_bytes_per_hour as i64),
-                t.confidence
-            );
-            match t.time_to_limit_seconds {
-                Some(ttl) if ttl < 1.0 => s.push_str(", at the limit"),
-                Some(ttl) => {
-                    let _ = write!(s, ", {} to the limit", duration(ttl));
-                }
-                None => {}
+        match &r.trend {
+            Some(t) if t.verdict == lh_model::VerdictKind::InsufficientData => {
+                let span = r.samples.last().map_or(0.0, |p| p.0)
+                    - r.samples.first().map_or(0.0, |p| p.0);
+                let _ = write!(
+                    s,
+                    "; too few samples for a trend verdict ({} over {})",
+                    r.samples.len(),
+                    duration(span)
+                );
             }
+            Some(t) => {
+                let _ = write!(
+                    s,
+                    "; the trend says {} at {}/h (confidence {:.2})",
+                    serde_json::to_value(t.verdict)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default(),
+                    human_bytes(t.slope_bytes_per_hour as i64),
+                    t.confidence
+                );
+                match t.time_to_limit_seconds {
+                    Some(ttl) if ttl < 1.0 => s.push_str(", at the limit"),
+                    Some(ttl) => {
+                        let _ = write!(s, ", {} to the limit", duration(ttl));
+                    }
+                    None => {}
+                }
+            }
+            None => {}
         }
         if let Some(x) = suspect.filter(|_| r.leak) {
             let _ = write!(
