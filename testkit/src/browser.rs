@@ -101,12 +101,18 @@ impl Browser {
             profile,
         };
         let target = b.call("Target.createTarget", json!({"url": "about:blank"}));
-        let id = target["targetId"].as_str().expect("a target id").to_string();
+        let id = target["targetId"]
+            .as_str()
+            .expect("a target id")
+            .to_string();
         let attached = b.call(
             "Target.attachToTarget",
             json!({"targetId": id, "flatten": true}),
         );
-        b.session = attached["sessionId"].as_str().expect("a session").to_string();
+        b.session = attached["sessionId"]
+            .as_str()
+            .expect("a session")
+            .to_string();
         b.call("Page.enable", json!({}));
         b.call("Network.enable", json!({}));
         b.call("Runtime.enable", json!({}));

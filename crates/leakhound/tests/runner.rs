@@ -452,7 +452,10 @@ fn demo_names_the_leak_of_its_bundled_app() {
     assert_eq!(v["runtime"], "node");
     assert_eq!(v["report"]["suspects"][0]["key"], "Session");
     let page = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
-    assert!(page.contains("data-key=\"Session\""), "the demo's HTML report names the leak");
+    assert!(
+        page.contains("data-key=\"Session\""),
+        "the demo's HTML report names the leak"
+    );
 }
 
 /// A JVM sample app under soak: each `touch DIR/next` from the load runs one more step.

@@ -15,7 +15,7 @@ use crate::suspects::{rank, Thresholds};
 use crate::{Error, Options};
 use lh_hprof::{Heap, Label, NodeKind};
 use lh_model::{
-    human_bytes, Flame, FlameBy, Format, GroupStat, Pattern, Report, SnapshotInfo, Summary,
+    human_bytes, Flame, FlameBy, GroupStat, InputFormat, Pattern, Report, SnapshotInfo, Summary,
     Suspect,
 };
 use std::collections::HashMap;
@@ -46,12 +46,7 @@ struct Snapshot {
 fn map_err(path: &Path, e: lh_hprof::Error) -> Error {
     match e {
         lh_hprof::Error::Io(io) => Error::io(path, io),
-        // The machine is too small, not the dump wrong: an environment failure (exit 3).
-        lh_hprof::Error::TooBig(m) => Error::io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::OutOfMemory, m),
-        ),
-        other => Error::input(path, other),
+        other => Error::reader(path, other),
     }
 }
 
@@ -93,7 +88,7 @@ fn histogram(path: &Path, opts: &Options, i: usize, n: usize) -> Result<Snapshot
         .collect();
     Ok(Snapshot {
         summary: Summary {
-            format: Format::Hprof,
+            format: InputFormat::Hprof,
             unit: "bytes".into(),
             sample_type: None,
             info: info(path, bytes, count),
@@ -186,7 +181,7 @@ fn full(path: &Path, opts: &Options, i: usize, n: usize) -> Result<Snapshot, Err
     let suspects = accumulation_suspects(&heap, &points, &tree, total);
     Ok(Snapshot {
         summary: Summary {
-            format: Format::Hprof,
+            format: InputFormat::Hprof,
             unit: "bytes".into(),
             sample_type: None,
             info: info(path, heap.total_shallow, heap.total_count),

@@ -6,7 +6,7 @@ use crate::merge::merge;
 use crate::suspects::{rank, Thresholds};
 use crate::{Analysis, Error, Options};
 use lh_model::{human_bytes, Flame, FlameBy, Pattern, Summary};
-use lh_pprof::{Granularity, Profile};
+use lh_pprof::{Granularity, Profile, Program};
 use std::path::{Path, PathBuf};
 
 /// Heap profiles are sampled (one sample per 512 KiB allocated, by default), so
@@ -32,7 +32,7 @@ fn read(path: &Path, opts: &Options) -> Result<(Profile, Summary), Error> {
     let by = granularity(opts)?;
     let profile = lh_pprof::open(path).map_err(|e| match e {
         lh_pprof::Error::Io(io) => Error::io(path, io),
-        other => Error::input(path, other),
+        other => Error::reader(path, other),
     })?;
     let summary = lh_pprof::summarize(
         &profile,
@@ -69,9 +69,11 @@ fn flame(first: &Profile, last: &Profile, opts: &Options) -> Result<Flame, Error
 pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Analysis, Error> {
     let n = paths.len();
     let mut profiles = Vec::with_capacity(2);
+    let mut programs = Vec::with_capacity(n);
     let mut summaries = Vec::with_capacity(n);
     for (i, p) in paths.iter().enumerate() {
         let (profile, summary) = read(p, opts)?;
+        programs.push(Program::of(&profile));
         if i == 0 || i == n - 1 {
             profiles.push(profile);
         }
@@ -79,10 +81,20 @@ pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Analysis, Error> {
     }
     let mut report = merge(&summaries)?;
     let sample_type = summaries[0].sample_type.as_deref().unwrap_or_default();
-    // alloc_* values only ever grow: they count allocations since start, not memory held.
     report.details.flame = Some(flame(&profiles[0], &profiles[1], opts)?);
     let done = |report| Analysis { report, profiles };
+    // alloc_* values only ever grow: they count allocations since start, not memory held.
     if sample_type.starts_with("alloc_") {
+        return Ok(done(report));
+    }
+    // Growth from one program's profile to another's is no leak of either.
+    if let Some(other) = programs[1..].iter().find(|p| p.differs_from(&programs[0])) {
+        report.details.notes.push(format!(
+            "the profiles come from different programs, {} and {}: growth between them is not a leak, \
+             so no suspects are named. Take all profiles from one running program.",
+            programs[0].name(),
+            other.name()
+        ));
         return Ok(done(report));
     }
     let goroutines = report.unit == "goroutines";

@@ -10,7 +10,9 @@ use crate::flame::{FlameBuilder, Side};
 use crate::merge::report;
 use crate::suspects::{rank, Thresholds};
 use crate::{Error, Options};
-use lh_model::{human_bytes, Flame, FlameBy, Format, GroupStat, Pattern, Report, SnapshotInfo};
+use lh_model::{
+    human_bytes, Flame, FlameBy, GroupStat, InputFormat, Pattern, Report, SnapshotInfo,
+};
 use lh_tracemalloc::KeyType;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -44,7 +46,7 @@ fn key_type(opts: &Options) -> Result<KeyType, Error> {
 pub fn open(path: &Path) -> Result<lh_tracemalloc::Snapshot, Error> {
     lh_tracemalloc::open(path).map_err(|e| match e {
         lh_tracemalloc::Error::Io(io) => Error::io(path, io),
-        other => Error::input(path, other),
+        other => Error::reader(path, other),
     })
 }
 
@@ -117,7 +119,7 @@ fn report_of(paths: &[PathBuf], opts: &Options, key: KeyType) -> Result<(Report,
         }
     });
     let infos = paths.iter().zip(&snaps).map(|(p, s)| info(p, s)).collect();
-    let mut r = report(Format::Tracemalloc, "bytes", infos, rows);
+    let mut r = report(InputFormat::Tracemalloc, "bytes", infos, rows);
     if snaps.len() > 1 {
         r.details.flame = Some(flame(&snaps[0], &snaps[last], key)?);
     }

@@ -21,7 +21,7 @@ use crate::suspects::{rank, Thresholds};
 use crate::{Error, Options};
 use lh_graph::{dominators, retained_sizes, Dominators, RetainerTree};
 use lh_model::{
-    human_bytes, Churn, Flame, FlameBy, Format, GroupStat, LargeObject, Pattern, Report,
+    human_bytes, Churn, Flame, FlameBy, GroupStat, InputFormat, LargeObject, Pattern, Report,
     SnapshotInfo, Summary, Suspect,
 };
 use lh_v8::{EdgeKind, NodeKind, ReadOptions, Snapshot, ROOT};
@@ -49,7 +49,7 @@ fn read(path: &Path, edges: bool, progress: &(dyn Fn(u64, u64) + Sync)) -> Resul
         lh_v8::Error::Io { source, .. } if source.kind() != std::io::ErrorKind::InvalidData => {
             Error::io(path, source)
         }
-        other => Error::input(path, other),
+        other => Error::reader(path, other),
     })
 }
 
@@ -146,7 +146,7 @@ fn summarize(s: &Snapshot, c: &Classes, path: &Path) -> Summary {
         };
     }
     Summary {
-        format: Format::V8,
+        format: InputFormat::V8,
         unit: "bytes".into(),
         sample_type: None,
         info: SnapshotInfo {

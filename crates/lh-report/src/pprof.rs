@@ -2,7 +2,7 @@
 //! inputs keep their stacks (the merged profile of `go tool pprof
 //! -diff_base`), other formats give one frame per group.
 
-use lh_model::{Format, Report};
+use lh_model::{InputFormat, Report};
 use lh_pprof::Profile;
 
 /// The export as gzipped bytes. `profiles` are the pprof inputs as the
@@ -11,8 +11,8 @@ use lh_pprof::Profile;
 pub fn export(report: &Report, profiles: &[Profile]) -> Result<Vec<u8>, lh_pprof::Error> {
     let diffed = report.snapshots.len() > 1;
     let profile = match (report.format, profiles) {
-        (Format::Pprof, [one]) => one.clone(),
-        (Format::Pprof, [first, .., last]) => lh_pprof::diff_profile(first, last)?,
+        (InputFormat::Pprof, [one]) => one.clone(),
+        (InputFormat::Pprof, [first, .., last]) => lh_pprof::diff_profile(first, last)?,
         _ => {
             let rows: Vec<_> = report
                 .groups

@@ -6,10 +6,9 @@ use super::esc;
 use lh_model::{human_bytes, Verdict};
 use std::fmt::Write;
 
-/// What the page needs of a soak or diagnose outcome, whichever crate owns
-/// that type: the engine fills it in a few lines.
+/// What the page draws of a soak or diagnose outcome.
 #[derive(Debug, Clone, Default)]
-pub struct Run {
+pub(crate) struct Run {
     /// `soak`, `diagnose` or `demo`.
     pub kind: String,
     /// The program or target, as the user named it.
@@ -29,7 +28,7 @@ pub struct Run {
 
 /// How the program ended.
 #[derive(Debug, Clone, Default)]
-pub struct RunEnd {
+pub(crate) struct RunEnd {
     pub reason: String,
     pub oom: bool,
     pub after_seconds: f64,
@@ -212,7 +211,12 @@ pub(super) fn svg(r: &Run) -> String {
     }
     if let Some(e) = &r.end {
         let label = if e.oom { "OOM kill" } else { e.reason.as_str() };
-        mark(&mut o, if e.oom { "oom" } else { "ended" }, e.after_seconds, label);
+        mark(
+            &mut o,
+            if e.oom { "oom" } else { "ended" },
+            e.after_seconds,
+            label,
+        );
     }
     o.push_str("</svg>");
     let _ = write!(
@@ -244,12 +248,23 @@ mod tests {
             ..Default::default()
         };
         let svg = svg(&run);
-        for id in ["id=\"samples\"", "id=\"floor\"", "id=\"limit\"", "class=\"oom\""] {
+        for id in [
+            "id=\"samples\"",
+            "id=\"floor\"",
+            "id=\"limit\"",
+            "class=\"oom\"",
+        ] {
             assert!(svg.contains(id), "{id}");
         }
         assert_eq!(svg.matches("class=\"snapshot\"").count(), 2);
         // Thinned: no more points than buckets allow.
-        let pts = svg.split("points=\"").nth(2).unwrap().split('"').next().unwrap();
+        let pts = svg
+            .split("points=\"")
+            .nth(2)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
         assert!(pts.split(' ').count() <= 2 * BUCKETS + 1);
     }
 }

@@ -182,7 +182,11 @@ pub(super) fn section(r: &Report) -> String {
             );
         }
         Err(e) => {
-            let _ = write!(o, "<p>The flame graph could not be drawn: {}</p>", esc(&e.to_string()));
+            let _ = write!(
+                o,
+                "<p>The flame graph could not be drawn: {}</p>",
+                esc(&e.to_string())
+            );
         }
     }
     // Readable without the graph: the frames whose own share grew most.
@@ -252,7 +256,10 @@ mod tests {
     fn small_frames_become_other() {
         let lines = folded(&flame(100_000));
         assert_eq!(lines.len(), 2, "{lines:?}");
-        assert_eq!(lines[0], format!("main;(other) {} {}", 10 * 100_000, 20 * 100_000));
+        assert_eq!(
+            lines[0],
+            format!("main;(other) {} {}", 10 * 100_000, 20 * 100_000)
+        );
         assert_eq!(lines[1], format!("main;leak {} {}", 1 << 20, 100 << 20));
         let svg = svg(&flame(100_000), "bytes").unwrap();
         assert!(svg.contains("leak"), "{svg}");

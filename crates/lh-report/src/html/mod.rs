@@ -12,8 +12,8 @@
 mod chart;
 mod flame;
 
-pub use chart::{Run, RunEnd};
-
+use chart::{Run, RunEnd};
+use lh_model::outcome::{EndReason, Outcome};
 use lh_model::{human_bytes, Report};
 use std::fmt::Write;
 use std::io::Read;
@@ -85,10 +85,33 @@ pub fn report(report: &Report, files: &[FileInfo], top: usize) -> String {
     page(None, Some(report), files, top)
 }
 
-/// The page of a soak or diagnose: the verdict and memory chart of the run,
-/// then the diff of its snapshots.
-pub fn outcome(run: &Run, report: Option<&Report>, files: &[FileInfo], top: usize) -> String {
-    page(Some(run), report, files, top)
+/// The page of a soak or diagnose (`kind`): the verdict and memory chart of
+/// the run, then the diff of its snapshots. `snapshots_at` are the seconds
+/// of the run at which the snapshots were taken, where they are known.
+pub fn outcome(
+    o: &Outcome,
+    kind: &str,
+    snapshots_at: &[f64],
+    files: &[FileInfo],
+    top: usize,
+) -> String {
+    let run = Run {
+        kind: kind.into(),
+        program: o.runtime.clone(),
+        leak: o.is_leak(),
+        reasons: o.reasons.clone(),
+        samples: o.samples.clone(),
+        limit_bytes: Some(o.limit_bytes).filter(|l| *l > 0),
+        snapshots_at: snapshots_at.to_vec(),
+        end: o.ended.as_ref().map(|e| RunEnd {
+            reason: e.reason.to_string(),
+            oom: e.reason == EndReason::OomKilled,
+            after_seconds: e.after_seconds,
+        }),
+        restarts_at: Vec::new(),
+        trend: o.trend.clone(),
+    };
+    page(Some(&run), o.report.as_ref(), files, top)
 }
 
 fn page(run: Option<&Run>, report: Option<&Report>, files: &[FileInfo], top: usize) -> String {
@@ -96,7 +119,11 @@ fn page(run: Option<&Run>, report: Option<&Report>, files: &[FileInfo], top: usi
     let title = match (run, report) {
         (Some(r), _) => format!("leakhound: {} run of {}", r.kind, r.program),
         (None, Some(r)) if r.snapshots.len() > 1 => {
-            format!("leakhound: diff of {} {} snapshots", r.snapshots.len(), r.format)
+            format!(
+                "leakhound: diff of {} {} snapshots",
+                r.snapshots.len(),
+                r.format
+            )
         }
         (None, Some(r)) => format!("leakhound: {} snapshot", r.format),
         (None, None) => "leakhound".to_string(),
@@ -194,8 +221,8 @@ fn verdict(run: Option<&Run>, report: Option<&Report>) -> String {
         };
         match &r.trend {
             Some(t) if t.verdict == lh_model::VerdictKind::InsufficientData => {
-                let span = r.samples.last().map_or(0.0, |p| p.0)
-                    - r.samples.first().map_or(0.0, |p| p.0);
+                let span =
+                    r.samples.last().map_or(0.0, |p| p.0) - r.samples.first().map_or(0.0, |p| p.0);
                 let _ = write!(
                     s,
                     "; too few samples for a trend verdict ({} over {})",
@@ -463,11 +490,11 @@ fn files_section(o: &mut String, files: &[FileInfo]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lh_model::{Format, Group, SnapshotInfo, Suspect};
+    use lh_model::{Group, InputFormat, SnapshotInfo, Suspect};
 
     fn sample() -> Report {
         Report {
-            format: Format::V8,
+            format: InputFormat::V8,
             unit: "bytes".into(),
             snapshots: vec![SnapshotInfo::default(), SnapshotInfo::default()],
             groups: vec![Group {
