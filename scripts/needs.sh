@@ -1,4 +1,5 @@
-# What the tests need besides cargo, as "command debian-package" pairs: the
+# What the tests need besides cargo, as "command debian-package" pairs (or
+# "/path/of/a/file debian-package" for a library or data package): the
 # one list that scripts/test.sh and .ci/run both install from, so that they
 # cannot drift. Sourced, not run.
 NEEDS=(
@@ -11,6 +12,7 @@ NEEDS=(
   "python3 python3"                       # tracemalloc snapshots, CPython's compare_to, the pty helper
   "curl curl"                             # the Python helper served to curl
   "gzip gzip"                             # gzipped snapshots
+  "chromium chromium"                     # opens the HTML reports headless, over the DevTools protocol
 )
 
 # Installs every package whose command is missing. As root it runs apt-get
@@ -19,7 +21,10 @@ NEEDS=(
 install_needs() {
   local missing=() pair
   for pair in "${NEEDS[@]}"; do
-    command -v "${pair%% *}" >/dev/null || missing+=("${pair##* }")
+    case "${pair%% *}" in
+      /*) [ -e "${pair%% *}" ] || missing+=("${pair##* }") ;;
+      *) command -v "${pair%% *}" >/dev/null || missing+=("${pair##* }") ;;
+    esac
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)

@@ -5,6 +5,8 @@
 //! stdout, a file) with a generous timeout, and every started process sits in a
 //! [`Proc`] guard that kills it when the test ends, panics included.
 
+pub mod browser;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

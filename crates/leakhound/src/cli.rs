@@ -32,7 +32,8 @@ pub enum Command {
         leakhound diff --format json h1.pb.gz h2.pb.gz h3.pb.gz\n  \
         leakhound diff --by line --sample-index inuse_objects h1.pb.gz h2.pb.gz\n  \
         leakhound diff g1.pb.gz g2.pb.gz              # goroutine profiles: goroutine leaks\n  \
-        leakhound diff --format pprof -o delta.pb.gz h1.pb.gz h2.pb.gz && go tool pprof -top delta.pb.gz")]
+        leakhound diff --format pprof -o delta.pb.gz h1.pb.gz h2.pb.gz && go tool pprof -top delta.pb.gz\n  \
+        leakhound diff --format html -o report.html h1.pb.gz h2.pb.gz h3.pb.gz")]
     Diff {
         /// Snapshot files, oldest first. The format is detected from content.
         #[arg(required = true, num_args = 2..)]
@@ -120,6 +121,8 @@ pub enum OutputFormat {
     Json,
     /// A gzipped pprof profile: the diff (last minus first) or the one snapshot.
     Pprof,
+    /// A self-contained HTML page: suspects, flame graph, table (diff and analyze).
+    Html,
 }
 
 /// `--format table|json`, for commands that have no profile to write: clap

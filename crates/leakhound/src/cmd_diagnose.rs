@@ -39,6 +39,9 @@ pub struct DiagnoseArgs {
     pub format: OutputFormat,
     #[arg(long, default_value_t = 15)]
     pub top: usize,
+    /// Also write the HTML report (always in DIR/report.html) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 pub fn diagnose(a: DiagnoseArgs) -> Result<u8> {
@@ -52,6 +55,6 @@ pub fn diagnose(a: DiagnoseArgs) -> Result<u8> {
     let progress = Terminal::stderr("diagnose");
     let o = lh_run::diagnose(&cfg, &out, &progress)?;
     drop(progress);
-    print_outcome(&o, &out, a.format, a.top)?;
+    print_outcome(&o, &out, a.format, a.top, ("diagnose", a.report.as_deref()))?;
     Ok(if o.is_leak() && a.fail_on_leak { 1 } else { 0 })
 }

@@ -54,6 +54,9 @@ pub struct SoakArgs {
     /// Groups to show in the table.
     #[arg(long, default_value_t = 15)]
     pub top: usize,
+    /// Also write the HTML report (always in DIR/report.html) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// The program to run, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<String>,
@@ -82,7 +85,7 @@ pub fn soak(a: SoakArgs) -> Result<u8> {
     let progress = Terminal::stderr("soak");
     let o = lh_run::soak(&cfg, &out, &progress)?;
     drop(progress);
-    print_outcome(&o, &out, a.format, a.top)?;
+    print_outcome(&o, &out, a.format, a.top, ("soak", a.report.as_deref()))?;
     Ok(if o.is_leak() { 1 } else { 0 })
 }
 
@@ -108,7 +111,7 @@ pub fn demo(a: DemoArgs) -> Result<u8> {
     let progress = Terminal::stderr("demo");
     let o = lh_run::demo(a.duration, &out, &progress)?;
     drop(progress);
-    print_outcome(&o, &out, a.format, 10)?;
+    print_outcome(&o, &out, a.format, 10, ("demo", None))?;
     if !o.is_leak() {
         bail!(
             "the demo's leak was not found; the snapshots and report.json are in {}",

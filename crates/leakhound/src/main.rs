@@ -134,9 +134,9 @@ fn run(cli: Cli) -> Result<u8> {
             let options = options(&opts);
             output::refuse_input_as_output(&out, &files)?;
             tracing::info!(files = files.len(), "diffing snapshots");
-            let report = output::with_progress(&options, |o| lh_analysis::diff_files(&files, o))?;
-            output::emit(&report, &files, &out, &options)?;
-            exiting(report);
+            let a = output::with_progress(&options, |o| lh_analysis::diff(&files, o))?;
+            output::emit(&a, &files, &out)?;
+            exiting(a);
             Ok(0)
         }
         Command::Analyze { file, out, opts } => {
@@ -144,10 +144,9 @@ fn run(cli: Cli) -> Result<u8> {
             let files = [file];
             output::refuse_input_as_output(&out, &files)?;
             tracing::info!(file = %files[0].display(), "analysing snapshot");
-            let report =
-                output::with_progress(&options, |o| lh_analysis::analyze_file(&files[0], o))?;
-            output::emit(&report, &files, &out, &options)?;
-            exiting(report);
+            let a = output::with_progress(&options, |o| lh_analysis::analyze(&files[0], o))?;
+            output::emit(&a, &files, &out)?;
+            exiting(a);
             Ok(0)
         }
         Command::Trend(a) => cmd_trend::trend(a),
@@ -166,8 +165,8 @@ fn run(cli: Cli) -> Result<u8> {
 
 /// The process ends right after a report is written: freeing its groups one
 /// by one (tens of thousands of keys for a traceback diff) is wasted time.
-fn exiting(report: lh_model::Report) {
-    std::mem::forget(report);
+fn exiting(a: lh_analysis::Analysis) {
+    std::mem::forget(a);
 }
 
 fn options(o: &cli::SnapshotOpts) -> Options {

@@ -2,8 +2,8 @@
 
 use crate::cli::{Output, OutputFormat};
 use anyhow::{Context, Result};
-use lh_analysis::Options;
-use lh_model::{Classify, ErrorClass, Report};
+use lh_analysis::{Analysis, Options};
+use lh_model::{Classify, ErrorClass};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,8 +13,11 @@ use std::sync::Arc;
 pub enum OutputError {
     #[error("refusing to write the report over the input file {0}")]
     OverInput(PathBuf),
-    #[error("refusing to write a binary pprof profile to a terminal; use -o FILE or a pipe")]
-    BinaryToTerminal,
+    #[error("refusing to write {} to a terminal; use -o FILE or a pipe", match .0 {
+        OutputFormat::Html => "an HTML page",
+        _ => "a binary pprof profile",
+    })]
+    ToTerminal(OutputFormat),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -27,7 +30,7 @@ impl Classify for OutputError {
     /// (a full disk, a read-only directory) is the machine's.
     fn class(&self) -> ErrorClass {
         match self {
-            OutputError::OverInput(_) | OutputError::BinaryToTerminal => ErrorClass::Usage,
+            OutputError::OverInput(_) | OutputError::ToTerminal(_) => ErrorClass::Usage,
             OutputError::Write { .. } => ErrorClass::Environment,
         }
     }
@@ -137,10 +140,19 @@ impl<R> Drop for ProgressReader<R> {
 }
 
 /// Renders and writes the report as asked.
-pub fn emit(report: &Report, inputs: &[PathBuf], out: &Output, opts: &Options) -> Result<()> {
+pub fn emit(a: &Analysis, inputs: &[PathBuf], out: &Output) -> Result<()> {
+    let report = &a.report;
     let bytes = match out.format {
         OutputFormat::Json => lh_report::json(report, out.top).into_bytes(),
-        OutputFormat::Pprof => lh_analysis::export_pprof(inputs, report, opts)?,
+        OutputFormat::Pprof => lh_report::pprof::export(report, &a.profiles)
+            .map_err(|e| lh_analysis::Error::Mismatch(e.to_string()))?,
+        OutputFormat::Html => {
+            let files: Vec<_> = inputs
+                .iter()
+                .map(|p| lh_report::html::FileInfo::of(p))
+                .collect();
+            lh_report::html::report(report, &files, out.top).into_bytes()
+        }
         OutputFormat::Table => {
             let to_tty = out.output.is_none() && std::io::stdout().is_terminal();
             let width = if to_tty {
@@ -156,8 +168,10 @@ pub fn emit(report: &Report, inputs: &[PathBuf], out: &Output, opts: &Options) -
     match &out.output {
         Some(path) => write_private(path, &bytes),
         None => {
-            if out.format == OutputFormat::Pprof && std::io::stdout().is_terminal() {
-                return Err(OutputError::BinaryToTerminal.into());
+            if matches!(out.format, OutputFormat::Pprof | OutputFormat::Html)
+                && std::io::stdout().is_terminal()
+            {
+                return Err(OutputError::ToTerminal(out.format).into());
             }
             let mut so = anstream::AutoStream::auto(std::io::stdout().lock());
             so.write_all(&bytes)
@@ -197,6 +211,45 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
         return Err(err(e).into());
+    }
+    Ok(())
+}
+
+/// When each snapshot of a run was taken, in the run's seconds: from the
+/// files' modification times against the birth of the program's log
+/// (`soak` creates it right before the program starts); where there is no
+/// log (`diagnose`), each snapshot follows one sample, taken just before it.
+pub fn snapshot_times(dir: &Path, snapshots: &[PathBuf], samples: &[(f64, u64)]) -> Vec<f64> {
+    let born = std::fs::metadata(dir.join("app.log")).and_then(|m| m.created());
+    match born {
+        Ok(start) => snapshots
+            .iter()
+            .filter_map(|s| std::fs::metadata(s).and_then(|m| m.modified()).ok())
+            .filter_map(|t| t.duration_since(start).ok())
+            .map(|d| d.as_secs_f64())
+            .collect(),
+        Err(_) if samples.len() == snapshots.len() => samples.iter().map(|s| s.0).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Writes the HTML page of a soak or diagnose (`kind`) to each of `paths` (0600).
+pub fn write_run_html(
+    o: &lh_run::Outcome,
+    kind: &str,
+    dir: &Path,
+    paths: &[PathBuf],
+    top: usize,
+) -> Result<()> {
+    let files: Vec<_> = o
+        .snapshots
+        .iter()
+        .map(|p| lh_report::html::FileInfo::of(p))
+        .collect();
+    let at = snapshot_times(dir, &o.snapshots, &o.samples);
+    let page = lh_report::html::outcome(o, kind, &at, &files, top);
+    for p in paths {
+        write_private(p, page.as_bytes())?;
     }
     Ok(())
 }

@@ -5,10 +5,23 @@ use crate::cli::OutputFormat;
 use anyhow::Result;
 use lh_run::{Outcome, OutputDir};
 use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
-/// Writes report.json (0600) beside the snapshots and prints the outcome as asked.
-pub fn print_outcome(o: &Outcome, out: &OutputDir, format: OutputFormat, top: usize) -> Result<()> {
+/// Writes report.json and report.html (0600) beside the snapshots, the page
+/// also to `page` when given, and prints the outcome as asked.
+pub fn print_outcome(
+    o: &Outcome,
+    out: &OutputDir,
+    format: OutputFormat,
+    top: usize,
+    (kind, page): (&str, Option<&Path>),
+) -> Result<()> {
     let full = lh_run::write_report(o, out)?;
+    let html = out.path().join("report.html");
+    let pages: Vec<PathBuf> = std::iter::once(html.clone())
+        .chain(page.map(Path::to_path_buf))
+        .collect();
+    crate::output::write_run_html(o, kind, out.path(), &pages, top)?;
     let mut so = anstream::AutoStream::auto(std::io::stdout().lock());
     if format == OutputFormat::Json {
         writeln!(so, "{full}")?;
@@ -24,5 +37,6 @@ pub fn print_outcome(o: &Outcome, out: &OutputDir, format: OutputFormat, top: us
         color: tty,
     };
     so.write_all(lh_report::outcome::outcome_table(o, out.path(), top, style).as_bytes())?;
+    writeln!(so, "report: {}", html.display())?;
     Ok(())
 }

@@ -327,3 +327,12 @@ fn same_dump_twice_has_no_growth() {
         .iter()
         .all(|g| g["delta_bytes"] == 0));
 }
+
+#[test]
+fn html_report_in_a_browser_names_the_leak() {
+    let mut app = App::start("static");
+    let dumps = app.three_dumps();
+    let files: Vec<&Path> = dumps.iter().map(PathBuf::as_path).collect();
+    let dir = app.dir.path().to_path_buf();
+    common::html_diff_names(&files, &dir, "StaticLeak", "hprof");
+}

@@ -303,3 +303,11 @@ fn pprof_export_reads_back_in_go_tool_pprof() {
     );
     assert_eq!(go_pprof_top(&[&out]), go_pprof_top(&[&heaps[0], &heaps[2]]));
 }
+
+#[test]
+fn html_report_in_a_browser_names_the_leak() {
+    let app = App::start("leak");
+    let heaps = app.heaps();
+    let files: Vec<&Path> = heaps.iter().map(PathBuf::as_path).collect();
+    common::html_diff_names(&files, app.dir.path(), "main.(*registry).track", "pprof");
+}

@@ -161,6 +161,20 @@ fn go_leak_is_oom_killed_and_named_from_profiles_taken_before_the_kill() {
     assert_eq!(v["report"]["suspects"][0]["key"], "main.(*registry).track");
     assert!(v["peak_bytes"].as_u64().unwrap() > 32 << 20);
     assert_private_files(dir.path());
+
+    // The HTML report beside report.json, in a real browser: the chart
+    // with the samples, every snapshot and the OOM kill; the suspect; the
+    // flame graph's frame that grew most is the leaking function.
+    let page = common::browse(&dir.path().join("report.html"), "soak");
+    assert_eq!(page.suspects[0], "main.(*registry).track");
+    assert_eq!(page.top_frame, "main.(*registry).track");
+    assert_eq!(
+        page.chart_samples,
+        v["samples"].as_array().unwrap().len() as u64
+    );
+    let marks = |c: &str| page.chart_marks.iter().filter(|m| *m == c).count();
+    assert_eq!(marks("snapshot"), snaps.len(), "{:?}", page.chart_marks);
+    assert_eq!(marks("oom"), 1, "{:?}", page.chart_marks);
 }
 
 #[test]
@@ -443,6 +457,11 @@ fn demo_names_the_leak_of_its_bundled_app() {
     assert_eq!(v["verdict"], "leak");
     assert_eq!(v["runtime"], "node");
     assert_eq!(v["report"]["suspects"][0]["key"], "Session");
+    let page = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(
+        page.contains("data-key=\"Session\""),
+        "the demo's HTML report names the leak"
+    );
 }
 
 /// A JVM sample app under soak: each `touch DIR/next` from the load runs one more step.

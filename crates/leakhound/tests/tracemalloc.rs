@@ -438,3 +438,12 @@ fn helper_serves_snapshots_to_curl_and_leakhound() {
     std::fs::remove_file(&path).unwrap();
     assert_eq!(r["groups"][0]["key"], want.as_str(), "{r:#}");
 }
+
+#[test]
+fn html_report_in_a_browser_names_the_leak() {
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = run_app("dict_cache.py", dir.path(), 3);
+    let files: Vec<&Path> = snaps.iter().map(PathBuf::as_path).collect();
+    let want = site("dict_cache.py", "_cache[key] = ");
+    common::html_diff_names(&files, dir.path(), &want, "tracemalloc");
+}

@@ -271,3 +271,12 @@ fn bad_snapshots_exit_2_with_the_offset() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("not a recognized snapshot"), "{err}");
 }
+
+#[test]
+fn html_report_in_a_browser_names_the_leak() {
+    let mut app = App::start("cache");
+    let snaps = app.three();
+    let files: Vec<&Path> = snaps.iter().map(PathBuf::as_path).collect();
+    let dir = app.dir.path().to_path_buf();
+    common::html_diff_names(&files, &dir, "CachedResponse", "v8");
+}

@@ -9,12 +9,14 @@
 //! that path. Dumps are compared per class, never per object: object ids are
 //! addresses, and the GC moves objects between dumps.
 
+use crate::flame::{dominator_paths, FlameBuilder, Side};
 use crate::merge::merge;
 use crate::suspects::{rank, Thresholds};
 use crate::{Error, Options};
 use lh_hprof::{Heap, Label, NodeKind};
 use lh_model::{
-    human_bytes, GroupStat, InputFormat, Pattern, Report, SnapshotInfo, Summary, Suspect,
+    human_bytes, Flame, FlameBy, GroupStat, InputFormat, Pattern, Report, SnapshotInfo, Summary,
+    Suspect,
 };
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +39,8 @@ struct Snapshot {
     /// the same class) and a path to its largest retained object.
     retained: HashMap<String, (u64, Option<Vec<String>>)>,
     suspects: Vec<Suspect>,
+    /// The dominator tree folded by application class (`last` values only).
+    flame: Option<Flame>,
 }
 
 fn map_err(path: &Path, e: lh_hprof::Error) -> Error {
@@ -92,6 +96,7 @@ fn histogram(path: &Path, opts: &Options, i: usize, n: usize) -> Result<Snapshot
         },
         retained: HashMap::new(),
         suspects: Vec::new(),
+        flame: None,
     })
 }
 
@@ -152,6 +157,7 @@ fn full(path: &Path, opts: &Options, i: usize, n: usize) -> Result<Snapshot, Err
     }
     let total = retained[heap.root as usize].max(1);
     let points = accumulation_points(&heap, &retained, &dom, total);
+    let flame = flame(&heap, &dom);
     // The dominator tree and retained sizes are the largest arrays here; free
     // them before the retainer tree needs its own.
     drop(dom);
@@ -183,7 +189,33 @@ fn full(path: &Path, opts: &Options, i: usize, n: usize) -> Result<Snapshot, Err
         },
         retained: by_name,
         suspects,
+        flame: Some(flame),
     })
+}
+
+/// The dominator tree as a flame graph of application classes, MAT's view
+/// of where memory accumulates: an application object (or a class object,
+/// for its statics) opens a frame; JDK objects and arrays count in the frame
+/// of the application object above them, and so does everything inside a
+/// JDK collection, so that the sessions in `StaticLeak.SESSIONS` are
+/// StaticLeak's memory, where the fix is.
+fn flame(heap: &Heap, dom: &lh_graph::Dominators) -> Flame {
+    let mut b = FlameBuilder::new(FlameBy::Dominators);
+    let mut names: HashMap<u32, u32> = HashMap::new();
+    let app = |n: u32| heap.class(n).is_some() && !is_jdk(heap.key(n));
+    dominator_paths(
+        &mut b,
+        Side::Last,
+        heap.root,
+        &|n| dom.children(n),
+        &|n| heap.graph.self_size(n),
+        &mut |b, n| {
+            let c = heap.class(n).filter(|_| app(n))?;
+            Some(*names.entry(c).or_insert_with(|| b.name(heap.key(n))))
+        },
+        &app,
+    );
+    b.build()
 }
 
 /// One step of a retainer path: (from, label, to).
@@ -490,6 +522,12 @@ pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
     let mut report = merge(&summaries)?;
     let last = &snaps[n - 1];
     attach_retained(&mut report, last);
+    if let (Some(first), Some(lastf)) = (&snaps[0].flame, &last.flame) {
+        let mut b = FlameBuilder::new(FlameBy::Dominators);
+        b.add_flame(first, Side::First);
+        b.add_flame(lastf, Side::Last);
+        report.details.flame = Some(b.build());
+    }
 
     // Accumulation points followed across dumps by key and pattern: a suspect
     // whose retained size grew. One that stayed put (a warm cache) is not a leak.

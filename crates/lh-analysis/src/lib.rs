@@ -5,6 +5,7 @@
 //! format shares lives here: content-based format detection ([`sniff_format`]), the
 //! N-snapshot merge ([`merge`]) and suspect ranking ([`suspects`]).
 
+pub mod flame;
 pub mod hprof;
 pub mod merge;
 pub mod pprof;
@@ -136,8 +137,26 @@ fn common_format(paths: &[PathBuf]) -> Result<InputFormat, Error> {
     Ok(first)
 }
 
+/// A report with what its inputs held beyond it, for renderers that need
+/// more than the JSON: the pprof profiles as read (the first and the last of
+/// a diff, or the one analysed), so that `--format pprof` never reads the
+/// files a second time. Empty for other formats.
+pub struct Analysis {
+    pub report: Report,
+    pub profiles: Vec<lh_pprof::Profile>,
+}
+
+impl From<Report> for Analysis {
+    fn from(report: Report) -> Self {
+        Analysis {
+            report,
+            profiles: Vec::new(),
+        }
+    }
+}
+
 /// Diffs two or more snapshots of one process, given in time order.
-pub fn diff_files(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
+pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Analysis, Error> {
     if paths.len() < 2 {
         return Err(Error::Usage(
             "diff needs at least two snapshots, in time order".into(),
@@ -145,47 +164,28 @@ pub fn diff_files(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
     }
     match common_format(paths)? {
         InputFormat::Pprof => pprof::diff(paths, opts),
-        InputFormat::V8 => v8::diff(paths, opts),
-        InputFormat::Hprof => hprof::diff(paths, opts),
-        InputFormat::Tracemalloc => tracemalloc::diff(paths, opts),
+        InputFormat::V8 => v8::diff(paths, opts).map(Analysis::from),
+        InputFormat::Hprof => hprof::diff(paths, opts).map(Analysis::from),
+        InputFormat::Tracemalloc => tracemalloc::diff(paths, opts).map(Analysis::from),
     }
 }
 
 /// Analyses one snapshot: the largest groups and, where the format allows, suspects.
-pub fn analyze_file(path: &Path, opts: &Options) -> Result<Report, Error> {
+pub fn analyze(path: &Path, opts: &Options) -> Result<Analysis, Error> {
     match sniff_format(path)? {
         InputFormat::Pprof => pprof::analyze(path, opts),
-        InputFormat::V8 => v8::analyze(path, opts),
-        InputFormat::Hprof => hprof::analyze(path, opts),
-        InputFormat::Tracemalloc => tracemalloc::analyze(path, opts),
+        InputFormat::V8 => v8::analyze(path, opts).map(Analysis::from),
+        InputFormat::Hprof => hprof::analyze(path, opts).map(Analysis::from),
+        InputFormat::Tracemalloc => tracemalloc::analyze(path, opts).map(Analysis::from),
     }
 }
 
-/// The `--format pprof` export: pprof inputs keep their stacks (the merged
-/// profile of `-diff_base`); other formats give one frame per group.
-pub fn export_pprof(paths: &[PathBuf], report: &Report, opts: &Options) -> Result<Vec<u8>, Error> {
-    let profile = match report.format {
-        InputFormat::Pprof => pprof::export(paths, opts)?,
-        _ => {
-            let rows: Vec<_> = report
-                .groups
-                .iter()
-                .map(|g| {
-                    let v = if paths.len() > 1 {
-                        (g.delta_bytes, g.delta_count)
-                    } else {
-                        (g.bytes[0], g.count[0])
-                    };
-                    (g.key.clone(), v.0, v.1)
-                })
-                .collect();
-            let name = if paths.len() > 1 {
-                "delta_space"
-            } else {
-                "inuse_space"
-            };
-            lh_pprof::from_groups(name, &report.unit, &rows)
-        }
-    };
-    Ok(lh_pprof::encode_gzip(&profile))
+/// [`diff`], the report only.
+pub fn diff_files(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
+    diff(paths, opts).map(|a| a.report)
+}
+
+/// [`analyze`], the report only.
+pub fn analyze_file(path: &Path, opts: &Options) -> Result<Report, Error> {
+    analyze(path, opts).map(|a| a.report)
 }

@@ -1,10 +1,11 @@
 //! pprof heap and goroutine profiles: diffs with `go tool pprof -diff_base`
 //! semantics, and the `goroutine-leak` pattern.
 
+use crate::flame::{FlameBuilder, Side};
 use crate::merge::merge;
 use crate::suspects::{rank, Thresholds};
-use crate::{Error, Options};
-use lh_model::{human_bytes, Pattern, Report, Summary};
+use crate::{Analysis, Error, Options};
+use lh_model::{human_bytes, Flame, FlameBy, Pattern, Summary};
 use lh_pprof::{Granularity, Profile, Program};
 use std::path::{Path, PathBuf};
 
@@ -20,11 +21,15 @@ const GOROUTINES: Thresholds = Thresholds {
     min_share: 0.05,
 };
 
+fn granularity(opts: &Options) -> Result<Granularity, Error> {
+    match &opts.by {
+        Some(b) => b.parse().map_err(Error::Usage),
+        None => Ok(Granularity::Function),
+    }
+}
+
 fn read(path: &Path, opts: &Options) -> Result<(Profile, Summary), Error> {
-    let by: Granularity = match &opts.by {
-        Some(b) => b.parse().map_err(Error::Usage)?,
-        None => Granularity::Function,
-    };
+    let by = granularity(opts)?;
     let profile = lh_pprof::open(path).map_err(|e| match e {
         lh_pprof::Error::Io(io) => Error::io(path, io),
         other => Error::reader(path, other),
@@ -44,23 +49,43 @@ fn read(path: &Path, opts: &Options) -> Result<(Profile, Summary), Error> {
     Ok((profile, summary))
 }
 
-/// Diffs N profiles in time order.
-pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
-    let mut programs = Vec::with_capacity(paths.len());
-    let summaries = paths
-        .iter()
-        .map(|p| {
-            read(p, opts).map(|(profile, s)| {
-                programs.push(Program::of(&profile));
-                s
-            })
+/// The stacks of the first and the last profile, by the same frame keys
+/// as the groups.
+fn flame(first: &Profile, last: &Profile, opts: &Options) -> Result<Flame, Error> {
+    let by = granularity(opts)?;
+    let mut b = FlameBuilder::new(FlameBy::Stack);
+    for (p, side) in [(first, Side::First), (last, Side::Last)] {
+        lh_pprof::for_each_stack(p, by, opts.sample_index.as_deref(), |stack, v| {
+            let frames = stack.iter().map(|f| b.name(f)).collect();
+            b.add(frames, side, v.max(0) as u64);
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    }
+    Ok(b.build())
+}
+
+/// Diffs N profiles in time order. The first and the last profile are kept
+/// in the result: the pprof export is made of them.
+pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Analysis, Error> {
+    let n = paths.len();
+    let mut profiles = Vec::with_capacity(2);
+    let mut programs = Vec::with_capacity(n);
+    let mut summaries = Vec::with_capacity(n);
+    for (i, p) in paths.iter().enumerate() {
+        let (profile, summary) = read(p, opts)?;
+        programs.push(Program::of(&profile));
+        if i == 0 || i == n - 1 {
+            profiles.push(profile);
+        }
+        summaries.push(summary);
+    }
     let mut report = merge(&summaries)?;
     let sample_type = summaries[0].sample_type.as_deref().unwrap_or_default();
+    report.details.flame = Some(flame(&profiles[0], &profiles[1], opts)?);
+    let done = |report| Analysis { report, profiles };
     // alloc_* values only ever grow: they count allocations since start, not memory held.
     if sample_type.starts_with("alloc_") {
-        return Ok(report);
+        return Ok(done(report));
     }
     // Growth from one program's profile to another's is no leak of either.
     if let Some(other) = programs[1..].iter().find(|p| p.differs_from(&programs[0])) {
@@ -70,11 +95,10 @@ pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
             programs[0].name(),
             other.name()
         ));
-        return Ok(report);
+        return Ok(done(report));
     }
     let goroutines = report.unit == "goroutines";
     let mut suspects = rank(&report, if goroutines { GOROUTINES } else { HEAP });
-    let n = paths.len();
     for s in &mut suspects {
         if goroutines {
             s.pattern = Some(Pattern::GoroutineLeak);
@@ -99,13 +123,13 @@ pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
         }
     }
     report.suspects = suspects;
-    Ok(report)
+    Ok(done(report))
 }
 
 /// One profile: the largest groups. A goroutine profile with most goroutines
 /// parked at one place is a suspect even without a second snapshot.
-pub fn analyze(path: &Path, opts: &Options) -> Result<Report, Error> {
-    let (_, summary) = read(path, opts)?;
+pub fn analyze(path: &Path, opts: &Options) -> Result<Analysis, Error> {
+    let (profile, summary) = read(path, opts)?;
     let mut report = merge(std::slice::from_ref(&summary))?;
     if report.unit == "goroutines" {
         let total = summary.info.total_bytes.max(1);
@@ -128,18 +152,10 @@ pub fn analyze(path: &Path, opts: &Options) -> Result<Report, Error> {
             });
         }
     }
-    Ok(report)
-}
-
-/// The pprof export of a diff: the merged `-diff_base` profile of first and
-/// last snapshot, which keeps every stack.
-pub fn export(paths: &[PathBuf], opts: &Options) -> Result<Profile, Error> {
-    let (first, _) = read(&paths[0], opts)?;
-    if paths.len() == 1 {
-        return Ok(first);
-    }
-    let (last, _) = read(&paths[paths.len() - 1], opts)?;
-    lh_pprof::diff_profile(&first, &last).map_err(|e| Error::Mismatch(e.to_string()))
+    Ok(Analysis {
+        report,
+        profiles: vec![profile],
+    })
 }
 
 /// Escapes a Go symbol for pprof's regular-expression flags.

@@ -6,10 +6,13 @@
 //! snapshot carries its `cycles` table (what the collector found to be
 //! cyclic garbage, by allocation site).
 
+use crate::flame::{FlameBuilder, Side};
 use crate::merge::report;
 use crate::suspects::{rank, Thresholds};
 use crate::{Error, Options};
-use lh_model::{human_bytes, GroupStat, InputFormat, Pattern, Report, SnapshotInfo};
+use lh_model::{
+    human_bytes, Flame, FlameBy, GroupStat, InputFormat, Pattern, Report, SnapshotInfo,
+};
 use lh_tracemalloc::KeyType;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -116,10 +119,37 @@ fn report_of(paths: &[PathBuf], opts: &Options, key: KeyType) -> Result<(Report,
         }
     });
     let infos = paths.iter().zip(&snaps).map(|(p, s)| info(p, s)).collect();
-    Ok((
-        report(InputFormat::Tracemalloc, "bytes", infos, rows),
-        cycles,
-    ))
+    let mut r = report(InputFormat::Tracemalloc, "bytes", infos, rows);
+    if snaps.len() > 1 {
+        r.details.flame = Some(flame(&snaps[0], &snaps[last], key)?);
+    }
+    Ok((r, cycles))
+}
+
+/// The tracebacks of the first and the last snapshot, oldest frame first,
+/// each frame named as the groups of `key` are (`file:line`, or `file`).
+fn flame(
+    first: &lh_tracemalloc::Snapshot,
+    last: &lh_tracemalloc::Snapshot,
+    key: KeyType,
+) -> Result<Flame, Error> {
+    let groups = lh_tracemalloc::group(&[first, last], KeyType::Traceback, false)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let mut b = FlameBuilder::new(FlameBy::Traceback);
+    for g in &groups {
+        let frames: Vec<u32> = g
+            .key
+            .frames()
+            .iter()
+            .map(|(file, line)| match key {
+                KeyType::Filename => b.name(file),
+                _ => b.name(&format!("{file}:{line}")),
+            })
+            .collect();
+        b.add(frames.clone(), Side::First, g.stats[0].size.max(0) as u64);
+        b.add(frames, Side::Last, g.stats[1].size.max(0) as u64);
+    }
+    Ok(b.build())
 }
 
 /// Diffs N snapshots in time order.

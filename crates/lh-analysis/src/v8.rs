@@ -15,13 +15,14 @@
 //! cluster's path is what the report shows: it names the emitter, Map or
 //! timer list the user must fix.
 
+use crate::flame::{dominator_paths, FlameBuilder, Side};
 use crate::merge::merge;
 use crate::suspects::{rank, Thresholds};
 use crate::{Error, Options};
 use lh_graph::{dominators, retained_sizes, Dominators, RetainerTree};
 use lh_model::{
-    human_bytes, Churn, GroupStat, InputFormat, LargeObject, Pattern, Report, SnapshotInfo,
-    Summary, Suspect,
+    human_bytes, Churn, Flame, FlameBy, GroupStat, InputFormat, LargeObject, Pattern, Report,
+    SnapshotInfo, Summary, Suspect,
 };
 use lh_v8::{EdgeKind, NodeKind, ReadOptions, Snapshot, ROOT};
 use std::collections::HashMap;
@@ -356,6 +357,93 @@ impl Heap {
     }
 }
 
+/// The constructors of the language and the engine: their objects are the
+/// storage of whatever holds them, not something a user names.
+const BUILTINS: [&str; 24] = [
+    "Object",
+    "Array",
+    "Map",
+    "Set",
+    "WeakMap",
+    "WeakSet",
+    "WeakRef",
+    "Promise",
+    "Function",
+    "Error",
+    "RegExp",
+    "Date",
+    "String",
+    "Number",
+    "Boolean",
+    "Symbol",
+    "ArrayBuffer",
+    "SharedArrayBuffer",
+    "DataView",
+    "Uint8Array",
+    "Buffer",
+    "FinalizationRegistry",
+    "Arguments",
+    "Generator",
+];
+
+impl Heap {
+    /// The dominator tree as a flame graph of the user's constructors: a
+    /// `RequestContext` opens a frame, and what it dominates that is the
+    /// engine's or a built-in's (its arrays, strings, closures, a Map's
+    /// table) counts in its frame, as DevTools names a leak by the class it
+    /// recognizes. The first snapshot's value of each path is the objects
+    /// already alive then (matched by id, which V8 keeps for the life of a
+    /// process), at their size then; objects freed since are not drawn.
+    fn flame(&self, base: &Baseline) -> Flame {
+        let s = &self.s;
+        let mut b = FlameBuilder::new(FlameBy::Dominators);
+        let mut names: HashMap<u32, u32> = HashMap::new();
+        let mut frame = |b: &mut FlameBuilder, n: u32| -> Option<u32> {
+            if !matches!(s.kind(n), NodeKind::Object | NodeKind::Native) {
+                return None;
+            }
+            let k = self.classes.of[n as usize];
+            let key = &self.classes.keys[k as usize];
+            if key.starts_with('(')
+                || key.is_empty()
+                || is_internal(key)
+                || BUILTINS.contains(&key.as_str())
+                || key.ends_with("Array")
+                || s.name(n).starts_with("global")
+            {
+                return None;
+            }
+            Some(*names.entry(k).or_insert_with(|| b.name(key)))
+        };
+        let children = |n: u32| self.doms.children(n);
+        dominator_paths(
+            &mut b,
+            Side::Last,
+            ROOT,
+            &children,
+            &|n| s.self_size(n),
+            &mut frame,
+            &|_| true,
+        );
+        dominator_paths(
+            &mut b,
+            Side::First,
+            ROOT,
+            &children,
+            &|n| {
+                if is_object(s, n) {
+                    base.find(s.id(n)).map_or(0, |o| o.2)
+                } else {
+                    0
+                }
+            },
+            &mut frame,
+            &|_| true,
+        );
+        b.build()
+    }
+}
+
 /// Whether an edge is a position in a collection (an array element, or a
 /// slot of a Map's hash table, which V8 names by number): paths that differ
 /// only there are the same path.
@@ -494,6 +582,7 @@ pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
         return Ok(report);
     }
     report.details.churn = churn.into_iter().collect();
+    report.details.flame = Some(heap.flame(&base));
 
     // The leaked objects: new since the first snapshot and, with three or
     // more, already there in the second.

@@ -201,6 +201,40 @@ pub struct Details {
     /// different processes and could only be compared by class.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// What a flame graph of the last snapshot against the first draws. Not
+    /// part of the JSON contract (it can be as large as the profile itself);
+    /// the HTML report reads it.
+    #[serde(skip)]
+    pub flame: Option<Flame>,
+}
+
+/// What the frames of a [`Flame`] are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlameBy {
+    /// Call stacks of the profile (pprof, native): a frame is a function.
+    Stack,
+    /// Paths down the dominator tree (V8, HPROF): a frame's width is what it retains.
+    Dominators,
+    /// tracemalloc tracebacks: a frame is a `file:line`.
+    Traceback,
+}
+
+/// Folded stacks of the first and the last snapshot, the input of a
+/// differential flame graph. Frame names are interned: a profile has far
+/// fewer distinct frames than stacks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flame {
+    pub by: FlameBy,
+    pub names: Vec<String>,
+    pub stacks: Vec<FlameStack>,
+}
+
+/// One stack, root first, with its value in the first and the last snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlameStack {
+    pub frames: Vec<u32>,
+    pub first: u64,
+    pub last: u64,
 }
 
 /// Objects of one group that appeared and disappeared between two snapshots.

@@ -317,17 +317,7 @@ pub fn summarize(
     let mut leaf_key = Vec::with_capacity(profile.location.len());
     let mut user_key = Vec::with_capacity(profile.location.len());
     for loc in &profile.location {
-        let key_of = |line: &proto::Line| {
-            let f = &profile.function[functions.get(line.function_id).expect("validated")];
-            let name = profile.string(f.name);
-            let file = profile.string(f.filename);
-            let key = match by {
-                Granularity::Function => name.to_string(),
-                Granularity::Line => format!("{name} {file}:{}", line.line),
-                Granularity::File => file.to_string(),
-            };
-            (key, is_runtime_frame(name))
-        };
+        let key_of = |line: &proto::Line| frame_key(profile, &functions, by, line);
         let leaf = match loc.line.first() {
             Some(l) => key_of(l).0,
             None => format!("{:#x}", loc.address),
@@ -388,6 +378,64 @@ pub fn summarize(
         },
         groups,
     })
+}
+
+/// A frame's key at `by` granularity, and whether it is the Go runtime's.
+fn frame_key(
+    profile: &Profile,
+    functions: &IdIndex,
+    by: Granularity,
+    line: &proto::Line,
+) -> (String, bool) {
+    let f = &profile.function[functions.get(line.function_id).expect("validated")];
+    let name = profile.string(f.name);
+    let file = profile.string(f.filename);
+    let key = match by {
+        Granularity::Function => name.to_string(),
+        Granularity::Line => format!("{name} {file}:{}", line.line),
+        Granularity::File => file.to_string(),
+    };
+    (key, is_runtime_frame(name))
+}
+
+/// Calls `f` with every sample's stack, root first, as frame keys at `by`
+/// granularity (inlined frames included, the leaf being the key that
+/// [`summarize`] groups by), and its value of the chosen sample type.
+pub fn for_each_stack(
+    profile: &Profile,
+    by: Granularity,
+    sample_index: Option<&str>,
+    mut f: impl FnMut(&[&str], i64),
+) -> Result<(), Error> {
+    let value_ix = profile.sample_index(sample_index)?;
+    let functions = IdIndex::new(profile.function.iter().map(|f| f.id));
+    let locations = IdIndex::new(profile.location.iter().map(|l| l.id));
+    // Per location, its frames root first: a location's lines run from the
+    // innermost inlined function out.
+    let frames: Vec<Vec<String>> = profile
+        .location
+        .iter()
+        .map(|loc| {
+            if loc.line.is_empty() {
+                return vec![format!("{:#x}", loc.address)];
+            }
+            loc.line
+                .iter()
+                .rev()
+                .map(|l| frame_key(profile, &functions, by, l).0)
+                .collect()
+        })
+        .collect();
+    let mut stack: Vec<&str> = Vec::new();
+    for s in &profile.sample {
+        stack.clear();
+        for id in s.location_id.iter().rev() {
+            let l = locations.get(*id).expect("validated");
+            stack.extend(frames[l].iter().map(String::as_str));
+        }
+        f(&stack, s.value[value_ix]);
+    }
+    Ok(())
 }
 
 /// The group for samples with an empty stack, created on first use.

@@ -2,7 +2,9 @@
 //! scripts (the JSON contract). Rendering never changes what the report says:
 //! `--top` trims the table and the JSON alike, and only there.
 
+pub mod html;
 pub mod outcome;
+pub mod pprof;
 
 use comfy_table::{
     presets, Attribute, Cell, CellAlignment, ColumnConstraint, ContentArrangement, Table,

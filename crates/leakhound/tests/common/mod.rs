@@ -32,6 +32,94 @@ pub fn s(p: &Path) -> &str {
     p.to_str().expect("test paths are UTF-8")
 }
 
+/// What the browser test found on a report page.
+pub struct Page {
+    pub suspects: Vec<String>,
+    /// The flame graph frame whose own value grew most (inferno's delta).
+    pub top_frame: String,
+    pub frames: u64,
+    pub chart_samples: u64,
+    /// The classes of the chart's markers: `snapshot`, `oom`, `restart`, `ended`.
+    pub chart_marks: Vec<String>,
+}
+
+/// Opens the HTML report at `page` in a real headless Chromium and reads
+/// what it shows through the DOM; insists that the page requested nothing
+/// but itself, and keeps a screenshot as `target/html-shots/NAME.png`.
+pub fn browse(page: &Path, name: &str) -> Page {
+    let mut b = testkit::browser::Browser::start();
+    let load = b.open(page);
+    let me = format!("file://{}", page.canonicalize().unwrap().display());
+    let others: Vec<&String> = load.requests.iter().filter(|u| **u != me).collect();
+    assert!(
+        others.is_empty(),
+        "the page made network requests: {others:?}"
+    );
+    let v = b.eval(
+        r#"(() => {
+            const keys = [...document.querySelectorAll('#suspects li.suspect')].map(l => l.dataset.key);
+            const frame = document.getElementById('flamegraph');
+            const doc = frame && frame.contentDocument;
+            let top = null, best = -Infinity, frames = 0;
+            if (doc) {
+                for (const g of doc.querySelectorAll('#frames > g')) {
+                    frames++;
+                    const t = g.querySelector('title');
+                    const m = t && /^(.*) \(([\d,]+) \S+, [\d.]+%; ([+-]?[\d.]+)%\)$/.exec(t.textContent);
+                    if (m && Number(m[3]) > best) { best = Number(m[3]); top = m[1]; }
+                }
+            }
+            const samples = document.querySelector('#memory-chart #samples');
+            const marks = [...document.querySelectorAll('#memory-chart g')].map(g => g.getAttribute('class'));
+            return {keys, top, frames, marks, samples: samples ? Number(samples.dataset.count) : 0};
+        })()"#,
+    );
+    let dir = testkit::repo_root().join("target/html-shots");
+    std::fs::create_dir_all(&dir).unwrap();
+    b.screenshot(&dir.join(format!("{name}.png")), 4000);
+    Page {
+        suspects: v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect(),
+        top_frame: v["top"].as_str().unwrap_or_default().to_string(),
+        frames: v["frames"].as_u64().unwrap(),
+        chart_samples: v["samples"].as_u64().unwrap(),
+        chart_marks: v["marks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap_or_default().to_string())
+            .collect(),
+    }
+}
+
+/// `leakhound diff --format html` of `files` into `dir`, opened in the
+/// browser: the first suspect is `key`, and the flame graph's frame that
+/// grew most in itself is that key too.
+pub fn html_diff_names(files: &[&Path], dir: &Path, key: &str, name: &str) {
+    let page = dir.join("report.html");
+    let mut args = vec!["diff", "--format", "html", "-o", s(&page)];
+    args.extend(files.iter().map(|f| s(f)));
+    let out = leakhound(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = browse(&page, name);
+    assert_eq!(
+        p.suspects.first().map(String::as_str),
+        Some(key),
+        "{:?}",
+        p.suspects
+    );
+    assert!(p.frames > 1, "the flame graph has frames");
+    assert_eq!(p.top_frame, key, "the frame that grew most in itself");
+}
+
 /// Runs the binary with stdin, stdout and stderr on a pseudo-terminal of 100
 /// columns (python3's `pty`, which the tests need anyway), as a user's shell
 /// would: what a terminal is shown (progress, refusals) is tested for real.
