@@ -536,6 +536,10 @@ fn create(app: &Arc<App>, res: &'static Resource, ns: &str, body: Value, q: &Que
             return Err(invalid(format!("strict decoding error: unknown field \"{f}\"")));
         }
     }
+    let mut body = body;
+    if *res == PODS {
+        default_pod(&mut body);
+    }
     if q.get("dryRun").is_some() {
         return Ok(body);
     }
@@ -547,6 +551,37 @@ fn create(app: &Arc<App>, res: &'static Resource, ns: &str, body: Value, q: &Que
         workloads::reconcile_deployment(app, ns, obj["metadata"]["name"].as_str().unwrap_or(""))?;
     }
     app.store.get(res, ns, obj["metadata"]["name"].as_str().unwrap_or(""))
+}
+
+/// The API server's defaults for a pod: clients (kubectl debug among them)
+/// read fields such as `spec.securityContext` that every real pod has.
+pub fn default_pod(pod: &mut Value) {
+    let spec = &mut pod["spec"];
+    for (k, v) in [
+        ("restartPolicy", json!("Always")),
+        ("dnsPolicy", json!("ClusterFirst")),
+        ("schedulerName", json!("default-scheduler")),
+        ("terminationGracePeriodSeconds", json!(30)),
+        ("securityContext", json!({})),
+        ("enableServiceLinks", json!(true)),
+        ("serviceAccountName", json!("default")),
+    ] {
+        if spec[k].is_null() {
+            spec[k] = v;
+        }
+    }
+    for c in spec["containers"].as_array_mut().into_iter().flatten() {
+        for (k, v) in [
+            ("imagePullPolicy", json!("IfNotPresent")),
+            ("terminationMessagePath", json!("/dev/termination-log")),
+            ("terminationMessagePolicy", json!("File")),
+            ("resources", json!({})),
+        ] {
+            if c[k].is_null() {
+                c[k] = v;
+            }
+        }
+    }
 }
 
 /// Hands a stored pod to the kubelet; a pod it cannot start is marked Failed.

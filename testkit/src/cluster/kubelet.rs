@@ -1035,9 +1035,8 @@ impl Kubelet {
     /// Stops every pod, then removes the cluster's cgroups.
     pub async fn shutdown(&self) {
         let uids: Vec<String> = self.pods.lock().unwrap().keys().cloned().collect();
-        for uid in uids {
-            self.stop_pod(&uid).await;
-        }
+        // All at once: each may wait out its grace period.
+        futures_util::future::join_all(uids.iter().map(|uid| self.stop_pod(uid))).await;
         drop(self.tree.lock().unwrap().take());
         let _ = std::fs::remove_dir_all(self.dir.join("rootfs"));
     }

@@ -212,6 +212,10 @@ impl TestCluster {
             };
             let ns = doc["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
             api::ensure_namespace(&self.app.store, &ns);
+            let mut doc = doc;
+            if kind == "Pod" {
+                api::default_pod(&mut doc);
+            }
             let obj = self.app.store.create(res, &ns, doc).map_err(|e| Error::Api(e.message))?;
             let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
             if kind == "Pod" {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use super::api::{start_pod, App};
+use super::api::{default_pod, start_pod, App};
 use super::store::{ApiError, Store, DEPLOYMENTS, PODS, REPLICASETS};
 
 /// The owner reference a controller puts on what it creates.
@@ -121,7 +121,8 @@ fn scale_replicaset(app: &Arc<App>, ns: &str, rs_name: &str) -> Result<(), ApiEr
         }
         meta["generateName"] = json!(format!("{rs_name}-"));
         meta["ownerReferences"] = owner_ref(&rs);
-        let pod = json!({"metadata": meta, "spec": tpl["spec"]});
+        let mut pod = json!({"metadata": meta, "spec": tpl["spec"]});
+        default_pod(&mut pod);
         let obj = app.store.create(&PODS, ns, pod)?;
         start_pod(app, &obj);
     }
