@@ -38,7 +38,9 @@ enum Cmd {
 const MARKER: &str = "# written by `testkit cluster`";
 
 fn main() -> ExitCode {
-    let Cli { cmd: Cmd::Cluster { kubeconfig, files } } = Cli::parse();
+    let Cli {
+        cmd: Cmd::Cluster { kubeconfig, files },
+    } = Cli::parse();
     match run(&kubeconfig, &files) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -51,21 +53,31 @@ fn main() -> ExitCode {
 fn run(kubeconfig: &std::path::Path, files: &[PathBuf]) -> anyhow::Result<()> {
     if let Ok(old) = std::fs::read_to_string(kubeconfig) {
         if !old.starts_with(MARKER) {
-            bail!("{} exists and was not written by testkit cluster: not overwriting it", kubeconfig.display());
+            bail!(
+                "{} exists and was not written by testkit cluster: not overwriting it",
+                kubeconfig.display()
+            );
         }
     } else if kubeconfig.exists() {
-        bail!("{} exists and is not readable: not overwriting it", kubeconfig.display());
+        bail!(
+            "{} exists and is not readable: not overwriting it",
+            kubeconfig.display()
+        );
     }
     let mut manifests = Vec::new();
     for f in files {
-        manifests.push(std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?);
+        manifests
+            .push(std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?);
     }
     let (tx, rx) = std::sync::mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = tx.send(());
     })
     .context("installing the interrupt handler")?;
-    let cluster = TestCluster::start_with(Options { manifests, ..Default::default() })?;
+    let cluster = TestCluster::start_with(Options {
+        manifests,
+        ..Default::default()
+    })?;
     let tmp = kubeconfig.with_extension("tmp");
     std::fs::write(&tmp, kubeconfig_text(cluster.url()))?;
     std::fs::rename(&tmp, kubeconfig)?;

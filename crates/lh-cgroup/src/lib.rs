@@ -134,7 +134,12 @@ impl MemoryCgroup {
         Self::make(&self.path, name, self.version, limit)
     }
 
-    fn make(parent: &Path, name: &str, version: Version, limit: Option<u64>) -> Result<Self, Error> {
+    fn make(
+        parent: &Path,
+        name: &str,
+        version: Version,
+        limit: Option<u64>,
+    ) -> Result<Self, Error> {
         let path = parent.join(name);
         fs::create_dir(&path).map_err(|e| {
             Error::Unavailable(format!(

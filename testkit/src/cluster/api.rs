@@ -22,7 +22,10 @@ use serde_json::{json, Value};
 
 use super::kubelet::Kubelet;
 use super::select::{FieldSelector, LabelSelector};
-use super::store::{lookup, now, ApiError, Resource, Store, DEPLOYMENTS, NAMESPACES, NODES, PODS, POD_METRICS, RESOURCES};
+use super::store::{
+    lookup, now, ApiError, Resource, Store, DEPLOYMENTS, NAMESPACES, NODES, PODS, POD_METRICS,
+    RESOURCES,
+};
 use super::{channels, patch, table, workloads};
 
 /// One request the server answered: what tests count.
@@ -50,10 +53,17 @@ impl Query {
         Query(form_urlencoded::parse(q.as_bytes()).into_owned().collect())
     }
     pub fn get(&self, k: &str) -> Option<&str> {
-        self.0.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
     }
     pub fn all(&self, k: &str) -> Vec<String> {
-        self.0.iter().filter(|(key, _)| key == k).map(|(_, v)| v.clone()).collect()
+        self.0
+            .iter()
+            .filter(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
     pub fn flag(&self, k: &str) -> bool {
         matches!(self.get(k), Some("true" | "1"))
@@ -113,25 +123,53 @@ async fn route(app: &Arc<App>, req: Request, path: &str, q: Query) -> Result<Res
                 .into_iter()
                 .find(|x| x.name == *g)
                 .map(|x| ok(&x))
-                .ok_or_else(|| ApiError::new(404, "NotFound", "the server could not find the requested resource"))
+                .ok_or_else(|| {
+                    ApiError::new(
+                        404,
+                        "NotFound",
+                        "the server could not find the requested resource",
+                    )
+                })
         }
         ["apis", g, v] if RESOURCES.iter().any(|r| r.group == *g && r.version == *v) => {
             return Ok(ok(&resource_list(g, v)))
         }
         ["openapi", "v3"] => return Ok(json_response(200, &openapi_root())),
-        ["openapi", "v3", gv @ ..] => return openapi_group(&gv.join("/")).map(|d| json_response(200, &d)),
+        ["openapi", "v3", gv @ ..] => {
+            return openapi_group(&gv.join("/")).map(|d| json_response(200, &d))
+        }
         _ => {}
     }
     let (group, version, rest) = match segs.as_slice() {
         ["api", "v1", rest @ ..] => ("", "v1", rest),
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
-        _ => return Err(ApiError::new(404, "NotFound", "the server could not find the requested resource")),
+        _ => {
+            return Err(ApiError::new(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            ))
+        }
     };
-    let not_found = || ApiError::new(404, "NotFound", "the server could not find the requested resource");
+    let not_found = || {
+        ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+    };
     let res_of = |p: &str| lookup(group, version, p).ok_or_else(not_found);
     // (resource, namespace, name, subresource, rest of the path)
-    let (res, ns, name, sub, tail): (&'static Resource, Option<&str>, Option<&str>, Option<&str>, &[&str]) = match rest {
-        ["namespaces", ns, plural, more @ ..] if lookup(group, version, plural).is_some_and(|r| r.namespaced) => {
+    let (res, ns, name, sub, tail): (
+        &'static Resource,
+        Option<&str>,
+        Option<&str>,
+        Option<&str>,
+        &[&str],
+    ) = match rest {
+        ["namespaces", ns, plural, more @ ..]
+            if lookup(group, version, plural).is_some_and(|r| r.namespaced) =>
+        {
             let res = res_of(plural)?;
             match more {
                 [] => (res, Some(*ns), None, None, &[]),
@@ -152,20 +190,30 @@ async fn route(app: &Arc<App>, req: Request, path: &str, q: Query) -> Result<Res
     if *res == POD_METRICS || res.group == "metrics.k8s.io" {
         return metrics(app, res, ns, name, get);
     }
-    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let as_table = accept.contains("as=Table");
     match (name, sub) {
         (None, None) if get && q.flag("watch") => Ok(watch(app, res, ns, &q, as_table)),
         (None, None) if get => list(app, res, ns, &q, as_table),
         (None, None) if method == Method::POST => {
-            let ns = ns.ok_or_else(|| ApiError::new(405, "MethodNotAllowed", "create needs a namespace"))?;
+            let ns = ns.ok_or_else(|| {
+                ApiError::new(405, "MethodNotAllowed", "create needs a namespace")
+            })?;
             let body = body_json(req).await?;
             create(app, res, ns, body, &q).map(|v| json_response(201, &v))
         }
         (Some(name), None) if get => {
             let obj = app.store.get(res, ns.unwrap_or(""), name)?;
             Ok(if as_table {
-                json_response(200, &table::table(res, &[obj], json!({}), q.get("includeObject").unwrap_or("")))
+                json_response(
+                    200,
+                    &table::table(res, &[obj], json!({}), q.get("includeObject").unwrap_or("")),
+                )
             } else {
                 json_response(200, &obj)
             })
@@ -176,23 +224,30 @@ async fn route(app: &Arc<App>, req: Request, path: &str, q: Query) -> Result<Res
             let v = patch::patch(app, res, ns.unwrap_or(""), name, None, &ct, &body)?;
             Ok(json_response(200, &v))
         }
-        (Some(name), None) if method == Method::DELETE => delete(app, res, ns.unwrap_or(""), name).await,
-        (Some(name), Some("ephemeralcontainers" | "status")) if method == Method::PATCH && *res == PODS => {
+        (Some(name), None) if method == Method::DELETE => {
+            delete(app, res, ns.unwrap_or(""), name).await
+        }
+        (Some(name), Some("ephemeralcontainers" | "status"))
+            if method == Method::PATCH && *res == PODS =>
+        {
             let ct = content_type(req.headers());
             let body = body_json(req).await?;
             let v = patch::patch(app, res, ns.unwrap_or(""), name, sub, &ct, &body)?;
             Ok(json_response(200, &v))
         }
-        (Some(name), Some("ephemeralcontainers" | "status")) if get => {
-            Ok(json_response(200, &app.store.get(res, ns.unwrap_or(""), name)?))
-        }
+        (Some(name), Some("ephemeralcontainers" | "status")) if get => Ok(json_response(
+            200,
+            &app.store.get(res, ns.unwrap_or(""), name)?,
+        )),
         (Some(name), Some(sub)) if *res == PODS => {
             let ns = ns.unwrap_or("");
             match sub {
                 "exec" => channels::exec(app, ns, name, &q, req).await,
                 "portforward" => channels::portforward(app, ns, name, &q, req).await,
                 "log" if get => {
-                    let text = app.kubelet.log(ns, name, q.get("container"), q.flag("previous"))?;
+                    let text = app
+                        .kubelet
+                        .log(ns, name, q.get("container"), q.flag("previous"))?;
                     Ok(([(header::CONTENT_TYPE, "text/plain")], text).into_response())
                 }
                 _ if sub == "proxy" || sub.contains(':') || sub.starts_with("proxy") => {
@@ -201,12 +256,19 @@ async fn route(app: &Arc<App>, req: Request, path: &str, q: Query) -> Result<Res
                 _ => Err(not_found()),
             }
         }
-        _ => Err(ApiError::new(405, "MethodNotAllowed", format!("{method} is not supported here"))),
+        _ => Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            format!("{method} is not supported here"),
+        )),
     }
 }
 
 fn content_type(h: &HeaderMap) -> String {
-    h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+    h.get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
 }
 
 async fn body_json(req: Request) -> Result<Value, ApiError> {
@@ -269,21 +331,29 @@ fn group_list() -> APIGroupList {
 
 fn resource_list(group: &str, version: &str) -> APIResourceList {
     let mut resources = Vec::new();
-    for r in RESOURCES.iter().filter(|r| r.group == group && r.version == version) {
+    for r in RESOURCES
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
         resources.push(APIResource {
             name: r.plural.into(),
             singular_name: r.singular.into(),
             namespaced: r.namespaced,
             kind: r.kind.into(),
             verbs: r.verbs.iter().map(|v| v.to_string()).collect(),
-            short_names: (!r.short_names.is_empty()).then(|| r.short_names.iter().map(|s| s.to_string()).collect()),
+            short_names: (!r.short_names.is_empty())
+                .then(|| r.short_names.iter().map(|s| s.to_string()).collect()),
             ..Default::default()
         });
         if **r == PODS {
             for (sub, kind, verbs) in [
                 ("exec", "PodExecOptions", &["create", "get"][..]),
                 ("portforward", "PodPortForwardOptions", &["create", "get"]),
-                ("proxy", "PodProxyOptions", &["create", "delete", "get", "patch", "update"]),
+                (
+                    "proxy",
+                    "PodProxyOptions",
+                    &["create", "delete", "get", "patch", "update"],
+                ),
                 ("log", "Pod", &["get"]),
                 ("status", "Pod", &["get", "patch"]),
                 ("ephemeralcontainers", "Pod", &["get", "patch"]),
@@ -300,7 +370,11 @@ fn resource_list(group: &str, version: &str) -> APIResourceList {
         }
     }
     APIResourceList {
-        group_version: if group.is_empty() { version.to_string() } else { format!("{group}/{version}") },
+        group_version: if group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{group}/{version}")
+        },
         resources,
     }
 }
@@ -321,7 +395,12 @@ fn gv_path(r: &Resource) -> String {
 /// `/openapi/v3`: the group versions that have a document.
 fn openapi_root() -> Value {
     let paths: serde_json::Map<String, Value> = creatable()
-        .map(|r| (gv_path(r), json!({"serverRelativeURL": format!("/openapi/v3/{}?hash=testkit", gv_path(r))})))
+        .map(|r| {
+            (
+                gv_path(r),
+                json!({"serverRelativeURL": format!("/openapi/v3/{}?hash=testkit", gv_path(r))}),
+            )
+        })
         .collect();
     json!({"paths": paths})
 }
@@ -333,7 +412,11 @@ fn openapi_root() -> Value {
 fn openapi_group(gv: &str) -> Result<Value, ApiError> {
     let mut paths = serde_json::Map::new();
     for r in creatable().filter(|r| gv_path(r) == gv) {
-        let path = format!("/{}/namespaces/{{namespace}}/{}/{{name}}", gv_path(r), r.plural);
+        let path = format!(
+            "/{}/namespaces/{{namespace}}/{}/{{name}}",
+            gv_path(r),
+            r.plural
+        );
         paths.insert(
             path,
             json!({"patch": {
@@ -344,7 +427,11 @@ fn openapi_group(gv: &str) -> Result<Value, ApiError> {
         );
     }
     if paths.is_empty() {
-        return Err(ApiError::new(404, "NotFound", format!("no OpenAPI document for {gv}")));
+        return Err(ApiError::new(
+            404,
+            "NotFound",
+            format!("no OpenAPI document for {gv}"),
+        ));
     }
     Ok(json!({
         "openapi": "3.0.0",
@@ -358,7 +445,11 @@ fn openapi_group(gv: &str) -> Result<Value, ApiError> {
 fn unknown_field(given: &Value, typed: &Value, at: &str) -> Option<String> {
     match (given, typed) {
         (Value::Object(g), Value::Object(t)) => g.iter().find_map(|(k, v)| {
-            let here = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+            let here = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
             match t.get(k) {
                 None if !v.is_null() => Some(here),
                 None => None,
@@ -379,7 +470,10 @@ fn selected(res: &'static Resource, items: Vec<Value>, q: &Query) -> Result<Vec<
     let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or(""))?;
     let fields = FieldSelector::parse(q.get("fieldSelector").unwrap_or(""))?;
     let _ = res;
-    Ok(items.into_iter().filter(|o| labels.matches(o) && fields.matches(o)).collect())
+    Ok(items
+        .into_iter()
+        .filter(|o| labels.matches(o) && fields.matches(o))
+        .collect())
 }
 
 fn key_of(o: &Value) -> String {
@@ -392,7 +486,13 @@ fn key_of(o: &Value) -> String {
 
 /// A list, paged with `limit` and `continue` as the API server pages: the
 /// continue token names the last object sent, and the next page starts after it.
-fn list(app: &App, res: &'static Resource, ns: Option<&str>, q: &Query, as_table: bool) -> Result<Response, ApiError> {
+fn list(
+    app: &App,
+    res: &'static Resource,
+    ns: Option<&str>,
+    q: &Query,
+    as_table: bool,
+) -> Result<Response, ApiError> {
     let (rv, items) = app.store.list(res, ns);
     let mut items = selected(res, items, q)?;
     if let Some(after) = q.get("continue").filter(|c| !c.is_empty()) {
@@ -402,7 +502,11 @@ fn list(app: &App, res: &'static Resource, ns: Option<&str>, q: &Query, as_table
         items.retain(|o| key_of(o).as_str() > key);
     }
     let mut meta = json!({"resourceVersion": rv.to_string()});
-    if let Some(limit) = q.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0) {
+    if let Some(limit) = q
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0)
+    {
         if items.len() > limit {
             let rest = items.len() - limit;
             items.truncate(limit);
@@ -411,7 +515,10 @@ fn list(app: &App, res: &'static Resource, ns: Option<&str>, q: &Query, as_table
         }
     }
     if as_table {
-        return Ok(json_response(200, &table::table(res, &items, meta, q.get("includeObject").unwrap_or(""))));
+        return Ok(json_response(
+            200,
+            &table::table(res, &items, meta, q.get("includeObject").unwrap_or("")),
+        ));
     }
     Ok(json_response(
         200,
@@ -428,7 +535,13 @@ fn list(app: &App, res: &'static Resource, ns: Option<&str>, q: &Query, as_table
 /// no resourceVersion (or "0") it starts with the current objects as ADDED;
 /// with one, it replays what changed after it; `sendInitialEvents=true`
 /// ends the initial ones with a BOOKMARK, as streaming lists expect.
-fn watch(app: &Arc<App>, res: &'static Resource, ns: Option<&str>, q: &Query, as_table: bool) -> Response {
+fn watch(
+    app: &Arc<App>,
+    res: &'static Resource,
+    ns: Option<&str>,
+    q: &Query,
+    as_table: bool,
+) -> Response {
     let labels = match LabelSelector::parse(q.get("labelSelector").unwrap_or("")) {
         Ok(l) => l,
         Err(e) => return e.into_response(),
@@ -437,10 +550,16 @@ fn watch(app: &Arc<App>, res: &'static Resource, ns: Option<&str>, q: &Query, as
         Ok(f) => f,
         Err(e) => return e.into_response(),
     };
-    let rv: u64 = q.get("resourceVersion").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let rv: u64 = q
+        .get("resourceVersion")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let initial = q.flag("sendInitialEvents") || rv == 0;
     let bookmark = q.flag("sendInitialEvents");
-    let timeout = q.get("timeoutSeconds").and_then(|t| t.parse().ok()).unwrap_or(1800u64);
+    let timeout = q
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(1800u64);
     let ns = ns.map(String::from);
     let (start_rv, current) = if initial {
         let (rv, items) = app.store.list(res, ns.as_deref());
@@ -449,7 +568,8 @@ fn watch(app: &Arc<App>, res: &'static Resource, ns: Option<&str>, q: &Query, as
         (rv, Vec::new())
     };
     let Some((replay, mut live)) = app.store.watch_from(start_rv) else {
-        return ApiError::new(410, "Expired", format!("too old resource version: {rv}")).into_response();
+        return ApiError::new(410, "Expired", format!("too old resource version: {rv}"))
+            .into_response();
     };
     let include = q.get("includeObject").unwrap_or("").to_string();
     let wrap = move |kind: &str, obj: Value| -> Bytes {
@@ -468,7 +588,9 @@ fn watch(app: &Arc<App>, res: &'static Resource, ns: Option<&str>, q: &Query, as
         let deadline = tokio::time::sleep(Duration::from_secs(timeout));
         tokio::pin!(deadline);
         let wanted = |c: &super::store::Change| {
-            c.resource == res && ns.as_deref().is_none_or(|n| c.namespace() == n) && matches(&c.object)
+            c.resource == res
+                && ns.as_deref().is_none_or(|n| c.namespace() == n)
+                && matches(&c.object)
         };
         for o in current.into_iter().filter(|o| matches(o)) {
             if tx.send(wrap("ADDED", o)).await.is_err() {
@@ -521,19 +643,43 @@ fn watch(app: &Arc<App>, res: &'static Resource, ns: Option<&str>, q: &Query, as
 
 /// POST: validated against the k8s-openapi types, stored, then acted on
 /// (a Pod is started, a Deployment gets its ReplicaSet and pods).
-fn create(app: &Arc<App>, res: &'static Resource, ns: &str, body: Value, q: &Query) -> Result<Value, ApiError> {
-    let invalid = |e: String| ApiError::new(400, "BadRequest", format!("{} in version \"{}\" cannot be handled as a {}: {e}", res.kind, res.version, res.kind));
+fn create(
+    app: &Arc<App>,
+    res: &'static Resource,
+    ns: &str,
+    body: Value,
+    q: &Query,
+) -> Result<Value, ApiError> {
+    let invalid = |e: String| {
+        ApiError::new(
+            400,
+            "BadRequest",
+            format!(
+                "{} in version \"{}\" cannot be handled as a {}: {e}",
+                res.kind, res.version, res.kind
+            ),
+        )
+    };
     let typed = match res {
-        r if *r == PODS => serde_json::from_value::<Pod>(body.clone()).and_then(|p| serde_json::to_value(&p)),
-        r if *r == DEPLOYMENTS => serde_json::from_value::<Deployment>(body.clone()).and_then(|d| serde_json::to_value(&d)),
+        r if *r == PODS => {
+            serde_json::from_value::<Pod>(body.clone()).and_then(|p| serde_json::to_value(&p))
+        }
+        r if *r == DEPLOYMENTS => serde_json::from_value::<Deployment>(body.clone())
+            .and_then(|d| serde_json::to_value(&d)),
         _ => {
-            return Err(ApiError::new(405, "MethodNotAllowed", format!("the test API server does not create {}", res.plural)))
+            return Err(ApiError::new(
+                405,
+                "MethodNotAllowed",
+                format!("the test API server does not create {}", res.plural),
+            ))
         }
     }
     .map_err(|e| invalid(e.to_string()))?;
     if q.get("fieldValidation") == Some("Strict") {
         if let Some(f) = unknown_field(&body, &typed, "") {
-            return Err(invalid(format!("strict decoding error: unknown field \"{f}\"")));
+            return Err(invalid(format!(
+                "strict decoding error: unknown field \"{f}\""
+            )));
         }
     }
     let mut body = body;
@@ -550,7 +696,8 @@ fn create(app: &Arc<App>, res: &'static Resource, ns: &str, body: Value, q: &Que
     } else {
         workloads::reconcile_deployment(app, ns, obj["metadata"]["name"].as_str().unwrap_or(""))?;
     }
-    app.store.get(res, ns, obj["metadata"]["name"].as_str().unwrap_or(""))
+    app.store
+        .get(res, ns, obj["metadata"]["name"].as_str().unwrap_or(""))
 }
 
 /// The API server's defaults for a pod: clients (kubectl debug among them)
@@ -614,7 +761,12 @@ pub fn ensure_namespace(store: &Store, ns: &str) {
 
 /// DELETE: a pod is marked (deletionTimestamp), its containers are stopped,
 /// then it goes; a Deployment takes its ReplicaSets and pods with it.
-async fn delete(app: &Arc<App>, res: &'static Resource, ns: &str, name: &str) -> Result<Response, ApiError> {
+async fn delete(
+    app: &Arc<App>,
+    res: &'static Resource,
+    ns: &str,
+    name: &str,
+) -> Result<Response, ApiError> {
     if *res == PODS {
         let obj = app.store.update(res, ns, name, |p| {
             if p["metadata"]["deletionTimestamp"].is_null() {
@@ -637,13 +789,27 @@ async fn delete(app: &Arc<App>, res: &'static Resource, ns: &str, name: &str) ->
         workloads::delete_owned(app, ns, &obj).await;
         return Ok(json_response(200, &obj));
     }
-    Err(ApiError::new(405, "MethodNotAllowed", format!("the test API server does not delete {}", res.plural)))
+    Err(ApiError::new(
+        405,
+        "MethodNotAllowed",
+        format!("the test API server does not delete {}", res.plural),
+    ))
 }
 
 /// metrics.k8s.io: PodMetrics from the containers' cgroups, NodeMetrics from the host.
-fn metrics(app: &App, res: &'static Resource, ns: Option<&str>, name: Option<&str>, get: bool) -> Result<Response, ApiError> {
+fn metrics(
+    app: &App,
+    res: &'static Resource,
+    ns: Option<&str>,
+    name: Option<&str>,
+    get: bool,
+) -> Result<Response, ApiError> {
     if !get {
-        return Err(ApiError::new(405, "MethodNotAllowed", "metrics are read-only"));
+        return Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "metrics are read-only",
+        ));
     }
     if *res == POD_METRICS {
         let pods: Vec<Value> = match name {
@@ -688,7 +854,10 @@ fn metrics(app: &App, res: &'static Resource, ns: Option<&str>, name: Option<&st
     if name.is_some() {
         return Ok(json_response(200, &m));
     }
-    Ok(json_response(200, &json!({"kind": "NodeMetricsList", "apiVersion": "metrics.k8s.io/v1beta1", "metadata": {}, "items": [m]})))
+    Ok(json_response(
+        200,
+        &json!({"kind": "NodeMetricsList", "apiVersion": "metrics.k8s.io/v1beta1", "metadata": {}, "items": [m]}),
+    ))
 }
 
 /// The node object this cluster's kubelet registers.
@@ -725,6 +894,10 @@ pub fn default_container(pod: &Value) -> String {
     pod["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"]
         .as_str()
         .map(String::from)
-        .or_else(|| pod["spec"]["containers"][0]["name"].as_str().map(String::from))
+        .or_else(|| {
+            pod["spec"]["containers"][0]["name"]
+                .as_str()
+                .map(String::from)
+        })
         .unwrap_or_default()
 }

@@ -34,7 +34,10 @@ const STDERR: u8 = 2;
 const ERROR: u8 = 3;
 const CLOSE: u8 = 255;
 
-async fn upgrade(req: Request, protocols: &'static [&'static str]) -> Result<WebSocketUpgrade, ApiError> {
+async fn upgrade(
+    req: Request,
+    protocols: &'static [&'static str],
+) -> Result<WebSocketUpgrade, ApiError> {
     let (mut parts, _) = req.into_parts();
     let ws = WebSocketUpgrade::from_request_parts(&mut parts, &())
         .await
@@ -50,9 +53,19 @@ async fn upgrade(req: Request, protocols: &'static [&'static str]) -> Result<Web
 
 /// `pods/NAME/exec?command=...&container=...&stdin=...`: runs the command
 /// in the container's namespaces and cgroup and relays its streams.
-pub async fn exec(app: &Arc<App>, ns: &str, name: &str, q: &Query, req: Request) -> Result<Response, ApiError> {
+pub async fn exec(
+    app: &Arc<App>,
+    ns: &str,
+    name: &str,
+    q: &Query,
+    req: Request,
+) -> Result<Response, ApiError> {
     let pod = app.store.get(&PODS, ns, name)?;
-    let container = q.get("container").filter(|c| !c.is_empty()).map(String::from).unwrap_or_else(|| default_container(&pod));
+    let container = q
+        .get("container")
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .unwrap_or_else(|| default_container(&pod));
     let argv = q.all("command");
     if argv.is_empty() {
         return Err(ApiError::bad_request("you must specify at least 1 command"));
@@ -60,12 +73,18 @@ pub async fn exec(app: &Arc<App>, ns: &str, name: &str, q: &Query, req: Request)
     let (setup, env) = app.kubelet.exec_setup(ns, name, &container)?;
     let want_stdin = q.flag("stdin");
     let ws = upgrade(req, &["v5.channel.k8s.io", "v4.channel.k8s.io"]).await?;
-    let v5 = ws.selected_protocol().is_some_and(|p| p == "v5.channel.k8s.io");
+    let v5 = ws
+        .selected_protocol()
+        .is_some_and(|p| p == "v5.channel.k8s.io");
     let mut cmd = tokio::process::Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .env_clear()
         .envs(env)
-        .stdin(if want_stdin { std::process::Stdio::piped() } else { std::process::Stdio::null() })
+        .stdin(if want_stdin {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let app = app.clone();
@@ -117,7 +136,12 @@ fn exit_status(argv: &[String], result: Result<i32, String>) -> Value {
     }
 }
 
-async fn exec_session(socket: WebSocket, v5: bool, child: std::io::Result<tokio::process::Child>, argv: Vec<String>) {
+async fn exec_session(
+    socket: WebSocket,
+    v5: bool,
+    child: std::io::Result<tokio::process::Child>,
+    argv: Vec<String>,
+) {
     let (mut sink, mut stream) = socket.split();
     let mut child = match child {
         Ok(c) => c,
@@ -139,8 +163,20 @@ async fn exec_session(socket: WebSocket, v5: bool, child: std::io::Result<tokio:
     });
     let mut pumps = Vec::new();
     for (ch, out) in [
-        (STDOUT, child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>)),
-        (STDERR, child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>)),
+        (
+            STDOUT,
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        ),
+        (
+            STDERR,
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        ),
     ] {
         let Some(mut out) = out else { continue };
         let tx = tx.clone();
@@ -195,16 +231,33 @@ async fn exec_session(socket: WebSocket, v5: bool, child: std::io::Result<tokio:
         let _ = p.await;
     }
     let code = status
-        .map(|s| s.code().or(std::os::unix::process::ExitStatusExt::signal(&s).map(|x| 128 + x)).unwrap_or(128))
+        .map(|s| {
+            s.code()
+                .or(std::os::unix::process::ExitStatusExt::signal(&s).map(|x| 128 + x))
+                .unwrap_or(128)
+        })
         .map_err(|e| e.to_string());
-    let _ = tx.send(frame(ERROR, exit_status(&argv, code).to_string().as_bytes())).await;
+    let _ = tx
+        .send(frame(
+            ERROR,
+            exit_status(&argv, code).to_string().as_bytes(),
+        ))
+        .await;
     drop(tx);
     let _ = writer.await;
 }
 
 /// Connects to the pod's own `127.0.0.1:port`, from inside its network namespace.
-async fn connect_in_pod(app: &App, ns: &str, name: &str, port: u16) -> Result<tokio::net::TcpStream, String> {
-    let netns = app.kubelet.netns(ns, name).ok_or_else(|| format!("pod {name} has no network namespace (not running)"))?;
+async fn connect_in_pod(
+    app: &App,
+    ns: &str,
+    name: &str,
+    port: u16,
+) -> Result<tokio::net::TcpStream, String> {
+    let netns = app
+        .kubelet
+        .netns(ns, name)
+        .ok_or_else(|| format!("pod {name} has no network namespace (not running)"))?;
     let std = tokio::task::spawn_blocking(move || {
         launch::in_netns(&netns, move || {
             let s = TcpStream::connect(("127.0.0.1", port))?;
@@ -219,11 +272,25 @@ async fn connect_in_pod(app: &App, ns: &str, name: &str, port: u16) -> Result<to
 }
 
 /// `pods/NAME/portforward?ports=P[,Q]`: one TCP connection per port into the pod.
-pub async fn portforward(app: &Arc<App>, ns: &str, name: &str, q: &Query, req: Request) -> Result<Response, ApiError> {
+pub async fn portforward(
+    app: &Arc<App>,
+    ns: &str,
+    name: &str,
+    q: &Query,
+    req: Request,
+) -> Result<Response, ApiError> {
     app.store.get(&PODS, ns, name)?;
     let mut ports = Vec::new();
-    for p in q.all("ports").iter().flat_map(|p| p.split(',').map(str::to_string).collect::<Vec<_>>()) {
-        ports.push(p.trim().parse::<u16>().map_err(|_| ApiError::bad_request(format!("invalid port {p:?}")))?);
+    for p in q
+        .all("ports")
+        .iter()
+        .flat_map(|p| p.split(',').map(str::to_string).collect::<Vec<_>>())
+    {
+        ports.push(
+            p.trim()
+                .parse::<u16>()
+                .map_err(|_| ApiError::bad_request(format!("invalid port {p:?}")))?,
+        );
     }
     if ports.is_empty() {
         return Err(ApiError::bad_request("at least one port must be specified"));
@@ -231,10 +298,18 @@ pub async fn portforward(app: &Arc<App>, ns: &str, name: &str, q: &Query, req: R
     let ws = upgrade(req, &["v4.channel.k8s.io", "portforward.k8s.io"]).await?;
     let app = app.clone();
     let (ns, name) = (ns.to_string(), name.to_string());
-    Ok(ws.on_upgrade(move |socket| async move { forward_session(socket, app, ns, name, ports).await }))
+    Ok(ws.on_upgrade(
+        move |socket| async move { forward_session(socket, app, ns, name, ports).await },
+    ))
 }
 
-async fn forward_session(socket: WebSocket, app: Arc<App>, ns: String, name: String, ports: Vec<u16>) {
+async fn forward_session(
+    socket: WebSocket,
+    app: Arc<App>,
+    ns: String,
+    name: String,
+    ports: Vec<u16>,
+) {
     let (mut sink, mut stream) = socket.split();
     for (i, p) in ports.iter().enumerate() {
         for ch in [2 * i as u8, 2 * i as u8 + 1] {
@@ -295,7 +370,9 @@ async fn forward_session(socket: WebSocket, app: Arc<App>, ns: String, name: Str
             Message::Close(_) => break,
             _ => continue,
         };
-        let Some((&ch, rest)) = data.split_first() else { continue };
+        let Some((&ch, rest)) = data.split_first() else {
+            continue;
+        };
         if ch % 2 == 0 {
             if let Some(Some(w)) = writers.get_mut(ch as usize / 2) {
                 if w.write_all(rest).await.is_err() {
@@ -312,13 +389,23 @@ async fn forward_session(socket: WebSocket, app: Arc<App>, ns: String, name: Str
 /// `pods/[SCHEME:]NAME[:PORT]/proxy/PATH`: the request, forwarded over HTTP
 /// to the pod's 127.0.0.1:PORT (a named or the first declared port when
 /// PORT is missing or not a number, else 80).
-pub async fn proxy(app: &Arc<App>, ns: &str, name_port: &str, tail: &[&str], req: Request) -> Result<Response, ApiError> {
+pub async fn proxy(
+    app: &Arc<App>,
+    ns: &str,
+    name_port: &str,
+    tail: &[&str],
+    req: Request,
+) -> Result<Response, ApiError> {
     let parts: Vec<&str> = name_port.split(':').collect();
     let (name, port) = match parts.as_slice() {
         [n] => (*n, None),
         [n, p] => (*n, Some(*p)),
         [_scheme, n, p] => (*n, Some(*p)),
-        _ => return Err(ApiError::bad_request(format!("invalid pod proxy target {name_port:?}"))),
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "invalid pod proxy target {name_port:?}"
+            )))
+        }
     };
     let pod = app.store.get(&PODS, ns, name)?;
     let declared: Vec<&Value> = pod["spec"]["containers"]
@@ -334,9 +421,14 @@ pub async fn proxy(app: &Arc<App>, ns: &str, name_port: &str, tail: &[&str], req
                 .iter()
                 .find(|d| d["name"] == json!(p))
                 .and_then(|d| d["containerPort"].as_u64())
-                .ok_or_else(|| ApiError::bad_request(format!("no port named {p:?} in pod {name}")))? as u16,
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("no port named {p:?} in pod {name}"))
+                })? as u16,
         },
-        None => declared.first().and_then(|d| d["containerPort"].as_u64()).unwrap_or(80) as u16,
+        None => declared
+            .first()
+            .and_then(|d| d["containerPort"].as_u64())
+            .unwrap_or(80) as u16,
     };
     // `/proxy` alone and `/proxy/` both mean the pod's `/`.
     let rest = match tail {
@@ -348,16 +440,33 @@ pub async fn proxy(app: &Arc<App>, ns: &str, name_port: &str, tail: &[&str], req
         None => rest,
     };
     let conn = connect_in_pod(app, ns, name, port).await.map_err(|e| {
-        ApiError::new(503, "ServiceUnavailable", format!("error trying to reach service: {e}"))
+        ApiError::new(
+            503,
+            "ServiceUnavailable",
+            format!("error trying to reach service: {e}"),
+        )
     })?;
     let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(conn))
         .await
-        .map_err(|e| ApiError::new(503, "ServiceUnavailable", format!("error trying to reach service: {e}")))?;
+        .map_err(|e| {
+            ApiError::new(
+                503,
+                "ServiceUnavailable",
+                format!("error trying to reach service: {e}"),
+            )
+        })?;
     tokio::spawn(conn);
     let (mut parts, body) = req.into_parts();
-    parts.uri = path.parse().map_err(|_| ApiError::bad_request("invalid proxy path"))?;
+    parts.uri = path
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid proxy path"))?;
     parts.version = axum::http::Version::HTTP_11;
-    for h in [header::CONNECTION, header::UPGRADE, header::HOST, header::AUTHORIZATION] {
+    for h in [
+        header::CONNECTION,
+        header::UPGRADE,
+        header::HOST,
+        header::AUTHORIZATION,
+    ] {
         parts.headers.remove(h);
     }
     parts.headers.insert(
@@ -367,7 +476,13 @@ pub async fn proxy(app: &Arc<App>, ns: &str, name_port: &str, tail: &[&str], req
     let resp = send
         .send_request(axum::http::Request::from_parts(parts, body))
         .await
-        .map_err(|e| ApiError::new(503, "ServiceUnavailable", format!("error trying to reach service: {e}")))?;
+        .map_err(|e| {
+            ApiError::new(
+                503,
+                "ServiceUnavailable",
+                format!("error trying to reach service: {e}"),
+            )
+        })?;
     let (mut parts, body) = resp.into_parts();
     parts.headers.remove(header::CONNECTION);
     parts.headers.remove(header::TRANSFER_ENCODING);

@@ -154,7 +154,11 @@ fn qos_class(pod: &Pod) -> &'static str {
 }
 
 impl Kubelet {
-    pub fn new(store: Arc<Store>, dir: PathBuf, back_off: Duration) -> Result<Self, lh_cgroup::Error> {
+    pub fn new(
+        store: Arc<Store>,
+        dir: PathBuf,
+        back_off: Duration,
+    ) -> Result<Self, lh_cgroup::Error> {
         let root = MemoryCgroup::create_named("testkit-cluster", None)?;
         let kubepods = root.create_child("kubepods", None)?;
         let burstable = kubepods.create_child("burstable", None)?;
@@ -202,7 +206,14 @@ impl Kubelet {
 
     /// Records an event about a pod (or one of its containers), counting
     /// repeats as the kubelet's event recorder does.
-    pub fn event(&self, pod: &PodRt, field: Option<&str>, warning: bool, reason: &str, message: &str) {
+    pub fn event(
+        &self,
+        pod: &PodRt,
+        field: Option<&str>,
+        warning: bool,
+        reason: &str,
+        message: &str,
+    ) {
         record_event(
             &self.store,
             &self.node,
@@ -233,13 +244,17 @@ impl Kubelet {
         let qos = qos_class(&pod);
         let pod_cg = {
             let tree = self.tree.lock().unwrap();
-            let tree = tree.as_ref().ok_or_else(|| ApiError::new(503, "ServiceUnavailable", "the node is shutting down"))?;
+            let tree = tree.as_ref().ok_or_else(|| {
+                ApiError::new(503, "ServiceUnavailable", "the node is shutting down")
+            })?;
             let parent = match qos {
                 "Guaranteed" => &tree.kubepods,
                 "Burstable" => &tree.burstable,
                 _ => &tree.besteffort,
             };
-            parent.create_child(&format!("pod{uid}"), None).map_err(cg_err)?
+            parent
+                .create_child(&format!("pod{uid}"), None)
+                .map_err(cg_err)?
         };
         // The sandbox ("pause"): holds the pod's network and UTS namespaces.
         let sandbox_cg = pod_cg.create_child(&container_id(), None).map_err(cg_err)?;
@@ -263,13 +278,17 @@ impl Kubelet {
             },
         )
         .map_err(io_err("start the pod sandbox"))?;
-        let spid = shim.id().and_then(launch::program_pid).ok_or_else(|| {
-            ApiError::new(500, "InternalError", "the pod sandbox exited at once")
-        })?;
+        let spid = shim
+            .id()
+            .and_then(launch::program_pid)
+            .ok_or_else(|| ApiError::new(500, "InternalError", "the pod sandbox exited at once"))?;
         self.note_started(spid);
         let netns = launch::open_ns(spid, "net").map_err(io_err("sandbox netns"))?;
         let utsns = launch::open_ns(spid, "uts").map_err(io_err("sandbox utsns"))?;
-        let ip = format!("10.244.0.{}", self.next_ip.fetch_add(1, Ordering::Relaxed) % 250 + 2);
+        let ip = format!(
+            "10.244.0.{}",
+            self.next_ip.fetch_add(1, Ordering::Relaxed) % 250 + 2
+        );
         let rt = Arc::new(PodRt {
             ns: ns.clone(),
             name: name.clone(),
@@ -285,7 +304,10 @@ impl Kubelet {
             stop: watch::channel(false).0,
             tasks: Mutex::default(),
             order: spec.containers.iter().map(|c| c.name.clone()).collect(),
-            restart_policy: spec.restart_policy.clone().unwrap_or_else(|| "Always".into()),
+            restart_policy: spec
+                .restart_policy
+                .clone()
+                .unwrap_or_else(|| "Always".into()),
         });
         self.pods.lock().unwrap().insert(uid.clone(), rt.clone());
         let _ = self.store.update_typed::<Pod>(&PODS, &ns, &name, |p| {
@@ -342,7 +364,13 @@ impl Kubelet {
 
     /// Runs one container until the pod stops, restarting it as its pod's
     /// restartPolicy says, with the kubelet's back-off.
-    async fn container_loop(self: Arc<Self>, pod: Arc<PodRt>, spec: Container, own_root: bool, qos: &'static str) {
+    async fn container_loop(
+        self: Arc<Self>,
+        pod: Arc<PodRt>,
+        spec: Container,
+        own_root: bool,
+        qos: &'static str,
+    ) {
         let field = format!("spec.containers{{{}}}", spec.name);
         let mut stop = pod.stop.subscribe();
         let mut crashes = 0u32;
@@ -350,7 +378,18 @@ impl Kubelet {
         let mut last: Option<ContainerStateTerminated> = None;
         loop {
             let started = Instant::now();
-            let outcome = self.run_once(&pod, &spec, &field, own_root, restarts, last.clone(), qos, &mut stop).await;
+            let outcome = self
+                .run_once(
+                    &pod,
+                    &spec,
+                    &field,
+                    own_root,
+                    restarts,
+                    last.clone(),
+                    qos,
+                    &mut stop,
+                )
+                .await;
             let Some(term) = outcome else { return };
             let failed = term.exit_code != 0;
             let restart = match pod.restart_policy.as_str() {
@@ -461,19 +500,45 @@ impl Kubelet {
         let limit = match limit.transpose() {
             Ok(l) => l,
             Err(q) => {
-                let t = fail("StartError", format!("memory limit {q:?} is not a quantity"));
-                self.event(pod, Some(field), true, "Failed", t.message.as_deref().unwrap_or(""));
+                let t = fail(
+                    "StartError",
+                    format!("memory limit {q:?} is not a quantity"),
+                );
+                self.event(
+                    pod,
+                    Some(field),
+                    true,
+                    "Failed",
+                    t.message.as_deref().unwrap_or(""),
+                );
                 return unless_stopped(t, stop);
             }
         };
-        let made = pod.cgroup.lock().unwrap().as_ref().map(|p| p.create_child(&id, limit));
+        let made = pod
+            .cgroup
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|p| p.create_child(&id, limit));
         let cg = match made {
             Some(Ok(cg)) => cg,
             Some(Err(e)) => return unless_stopped(fail("StartError", e.to_string()), stop),
             None => return None,
         };
-        self.event(pod, Some(field), false, "Pulled", &format!("Container image \"{image}\" already present on machine"));
-        self.event(pod, Some(field), false, "Created", &format!("Created container: {}", spec.name));
+        self.event(
+            pod,
+            Some(field),
+            false,
+            "Pulled",
+            &format!("Container image \"{image}\" already present on machine"),
+        );
+        self.event(
+            pod,
+            Some(field),
+            false,
+            "Created",
+            &format!("Created container: {}", spec.name),
+        );
         let log = self.log_path(pod, &spec.name, restarts);
         let started = self.start_container(pod, spec, &cg, &log, own_root, &id);
         let (mut shim, pid, env) = match started {
@@ -512,7 +577,13 @@ impl Kubelet {
             s.started = Some(true);
         });
         self.write_status(pod, qos);
-        self.event(pod, Some(field), false, "Started", &format!("Started container {}", spec.name));
+        self.event(
+            pod,
+            Some(field),
+            false,
+            "Started",
+            &format!("Started container {}", spec.name),
+        );
         let (status, stopped) = tokio::select! {
             st = shim.wait() => (st.ok(), false),
             _ = stopping(stop) => {
@@ -565,7 +636,10 @@ impl Kubelet {
                 "SystemOOM",
                 &format!(
                     "System OOM encountered, victim process: {}, pid: {pid}",
-                    spec.command.as_ref().and_then(|c| c.first()).map_or("", |c| c.rsplit('/').next().unwrap_or(c))
+                    spec.command
+                        .as_ref()
+                        .and_then(|c| c.first())
+                        .map_or("", |c| c.rsplit('/').next().unwrap_or(c))
                 ),
             );
         }
@@ -590,8 +664,16 @@ impl Kubelet {
     }
 
     /// The log of a container's current (or, with `previous`, last) run.
-    pub fn log(&self, ns: &str, name: &str, container: Option<&str>, previous: bool) -> Result<Vec<u8>, ApiError> {
-        let pod = self.pod(ns, name).ok_or_else(|| ApiError::not_found(&PODS, name))?;
+    pub fn log(
+        &self,
+        ns: &str,
+        name: &str,
+        container: Option<&str>,
+        previous: bool,
+    ) -> Result<Vec<u8>, ApiError> {
+        let pod = self
+            .pod(ns, name)
+            .ok_or_else(|| ApiError::not_found(&PODS, name))?;
         let c = match container {
             Some(c) if !c.is_empty() => c.to_string(),
             _ => pod.order.first().cloned().unwrap_or_default(),
@@ -602,7 +684,9 @@ impl Kubelet {
             .unwrap()
             .get(&c)
             .map(|s| s.restart_count)
-            .ok_or_else(|| ApiError::bad_request(format!("container {c} is not valid for pod {name}")))?;
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("container {c} is not valid for pod {name}"))
+            })?;
         let n = if previous { restarts - 1 } else { restarts };
         if n < 0 {
             return Err(ApiError::bad_request(format!(
@@ -634,7 +718,10 @@ impl Kubelet {
         };
         let env = self.container_env(pod, spec.env.as_deref().unwrap_or_default())?;
         let root = if own_root {
-            Some(self.make_rootfs(program, id).map_err(|e| format!("rootfs: {e}"))?)
+            Some(
+                self.make_rootfs(program, id)
+                    .map_err(|e| format!("rootfs: {e}"))?,
+            )
         } else {
             None
         };
@@ -656,8 +743,14 @@ impl Kubelet {
             .map_err(|e| e.to_string())?;
         let setup = Setup {
             join: vec![
-                (pod.netns.try_clone().map_err(|e| e.to_string())?, CloneFlags::CLONE_NEWNET),
-                (pod.utsns.try_clone().map_err(|e| e.to_string())?, CloneFlags::CLONE_NEWUTS),
+                (
+                    pod.netns.try_clone().map_err(|e| e.to_string())?,
+                    CloneFlags::CLONE_NEWNET,
+                ),
+                (
+                    pod.utsns.try_clone().map_err(|e| e.to_string())?,
+                    CloneFlags::CLONE_NEWUTS,
+                ),
             ],
             new: CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWIPC,
             cgroup: Some(procs),
@@ -716,7 +809,12 @@ impl Kubelet {
                     "metadata.uid" => pod.uid.clone(),
                     "spec.nodeName" => self.node.clone(),
                     "status.podIP" => pod.ip.clone(),
-                    other => return Err(format!("env {}: fieldRef {other} is not served by the test cluster", e.name)),
+                    other => {
+                        return Err(format!(
+                            "env {}: fieldRef {other} is not served by the test cluster",
+                            e.name
+                        ))
+                    }
                 }
             } else if e.value_from.is_some() {
                 return Err(format!(
@@ -743,14 +841,28 @@ impl Kubelet {
     /// Writes the pod's status from its containers' (phase, conditions, statuses).
     fn write_status(&self, pod: &PodRt, qos: &str) {
         let statuses = pod.statuses.lock().unwrap().clone();
-        let ephemeral: Vec<ContainerStatus> = pod.ephemeral.lock().unwrap().values().cloned().collect();
-        let ordered: Vec<ContainerStatus> = pod.order.iter().filter_map(|n| statuses.get(n).cloned()).collect();
-        let is = |s: &ContainerStatus, f: fn(&ContainerState) -> bool| s.state.as_ref().is_some_and(f);
+        let ephemeral: Vec<ContainerStatus> =
+            pod.ephemeral.lock().unwrap().values().cloned().collect();
+        let ordered: Vec<ContainerStatus> = pod
+            .order
+            .iter()
+            .filter_map(|n| statuses.get(n).cloned())
+            .collect();
+        let is =
+            |s: &ContainerStatus, f: fn(&ContainerState) -> bool| s.state.as_ref().is_some_and(f);
         let all_ready = !ordered.is_empty() && ordered.iter().all(|s| s.ready);
-        let all_done = !ordered.is_empty() && ordered.iter().all(|s| is(s, |st| st.terminated.is_some()));
-        let any_started = ordered.iter().any(|s| s.container_id.is_some() || s.last_state.is_some());
+        let all_done =
+            !ordered.is_empty() && ordered.iter().all(|s| is(s, |st| st.terminated.is_some()));
+        let any_started = ordered
+            .iter()
+            .any(|s| s.container_id.is_some() || s.last_state.is_some());
         let phase = if all_done {
-            if ordered.iter().all(|s| s.state.as_ref().and_then(|st| st.terminated.as_ref()).is_some_and(|t| t.exit_code == 0)) {
+            if ordered.iter().all(|s| {
+                s.state
+                    .as_ref()
+                    .and_then(|st| st.terminated.as_ref())
+                    .is_some_and(|t| t.exit_code == 0)
+            }) {
                 "Succeeded"
             } else {
                 "Failed"
@@ -769,49 +881,63 @@ impl Kubelet {
         let node = self.node.clone();
         let ip = pod.ip.clone();
         let qos = qos.to_string();
-        let _ = self.store.update_typed::<Pod>(&PODS, &pod.ns, &pod.name, move |p| {
-            let old = p.status.take().unwrap_or_default();
-            // Keep each condition's transition time while its status holds.
-            let conditions = [
-                cond("PodReadyToStartContainers", true),
-                cond("Initialized", true),
-                cond("Ready", all_ready),
-                cond("ContainersReady", all_ready),
-                cond("PodScheduled", true),
-            ]
-            .into_iter()
-            .map(|mut c| {
-                if let Some(o) = old.conditions.iter().flatten().find(|o| o.type_ == c.type_ && o.status == c.status) {
-                    c.last_transition_time = o.last_transition_time.clone();
-                }
-                c
-            })
-            .collect();
-            p.status = Some(PodStatus {
-                phase: Some(phase.into()),
-                conditions: Some(conditions),
-                host_ip: Some("127.0.0.1".into()),
-                host_ips: None,
-                pod_ip: Some(ip.clone()),
-                pod_ips: None,
-                start_time: old.start_time.or_else(|| Some(time_now())),
-                container_statuses: Some(ordered),
-                ephemeral_container_statuses: (!ephemeral.is_empty()).then_some(ephemeral),
-                qos_class: Some(qos),
-                ..Default::default()
+        let _ = self
+            .store
+            .update_typed::<Pod>(&PODS, &pod.ns, &pod.name, move |p| {
+                let old = p.status.take().unwrap_or_default();
+                // Keep each condition's transition time while its status holds.
+                let conditions = [
+                    cond("PodReadyToStartContainers", true),
+                    cond("Initialized", true),
+                    cond("Ready", all_ready),
+                    cond("ContainersReady", all_ready),
+                    cond("PodScheduled", true),
+                ]
+                .into_iter()
+                .map(|mut c| {
+                    if let Some(o) = old
+                        .conditions
+                        .iter()
+                        .flatten()
+                        .find(|o| o.type_ == c.type_ && o.status == c.status)
+                    {
+                        c.last_transition_time = o.last_transition_time.clone();
+                    }
+                    c
+                })
+                .collect();
+                p.status = Some(PodStatus {
+                    phase: Some(phase.into()),
+                    conditions: Some(conditions),
+                    host_ip: Some("127.0.0.1".into()),
+                    host_ips: None,
+                    pod_ip: Some(ip.clone()),
+                    pod_ips: None,
+                    start_time: old.start_time.or_else(|| Some(time_now())),
+                    container_statuses: Some(ordered),
+                    ephemeral_container_statuses: (!ephemeral.is_empty()).then_some(ephemeral),
+                    qos_class: Some(qos),
+                    ..Default::default()
+                });
+                let _ = &node;
             });
-            let _ = &node;
-        });
     }
 
     /// The container's current run, for exec and metrics.
     pub fn running(&self, ns: &str, name: &str, container: &str) -> Option<Running> {
-        self.pod(ns, name)?.running.lock().unwrap().get(container).cloned()
+        self.pod(ns, name)?
+            .running
+            .lock()
+            .unwrap()
+            .get(container)
+            .cloned()
     }
 
     /// Every running container of a pod, in spec order.
     pub fn running_all(&self, ns: &str, name: &str) -> Vec<(String, Running)> {
-        let Some(pod) = self.pod(ns, name) else { return Vec::new() };
+        let Some(pod) = self.pod(ns, name) else {
+            return Vec::new();
+        };
         let running = pod.running.lock().unwrap();
         pod.order
             .iter()
@@ -826,27 +952,59 @@ impl Kubelet {
 
     /// A command run inside a running container: its PID, mount and network
     /// namespaces, its cgroup and its environment (kubectl exec).
-    pub fn exec_setup(&self, ns: &str, name: &str, container: &str) -> Result<(Setup, Vec<(String, String)>), ApiError> {
-        let pod = self.pod(ns, name).ok_or_else(|| ApiError::not_found(&PODS, name))?;
+    pub fn exec_setup(
+        &self,
+        ns: &str,
+        name: &str,
+        container: &str,
+    ) -> Result<(Setup, Vec<(String, String)>), ApiError> {
+        let pod = self
+            .pod(ns, name)
+            .ok_or_else(|| ApiError::not_found(&PODS, name))?;
         let known = pod.statuses.lock().unwrap().contains_key(container)
             || pod.ephemeral.lock().unwrap().contains_key(container);
         if !known {
-            return Err(ApiError::bad_request(format!("container {container} is not valid for pod {name}")));
+            return Err(ApiError::bad_request(format!(
+                "container {container} is not valid for pod {name}"
+            )));
         }
-        let run = pod.running.lock().unwrap().get(container).cloned().ok_or_else(|| {
-            ApiError::bad_request(format!("container {container} is not running in pod {name}"))
-        })?;
+        let run = pod
+            .running
+            .lock()
+            .unwrap()
+            .get(container)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "container {container} is not running in pod {name}"
+                ))
+            })?;
         let procs = std::fs::OpenOptions::new()
             .write(true)
             .open(run.cgroup.join("cgroup.procs"))
             .map_err(io_err("container cgroup"))?;
         let setup = Setup {
             join: vec![
-                (pod.netns.try_clone().map_err(io_err("netns"))?, CloneFlags::CLONE_NEWNET),
-                (pod.utsns.try_clone().map_err(io_err("utsns"))?, CloneFlags::CLONE_NEWUTS),
-                (launch::open_ns(run.pid, "ipc").map_err(io_err("ipcns"))?, CloneFlags::CLONE_NEWIPC),
-                (launch::open_ns(run.pid, "pid").map_err(io_err("pidns"))?, CloneFlags::CLONE_NEWPID),
-                (launch::open_ns(run.pid, "mnt").map_err(io_err("mntns"))?, CloneFlags::CLONE_NEWNS),
+                (
+                    pod.netns.try_clone().map_err(io_err("netns"))?,
+                    CloneFlags::CLONE_NEWNET,
+                ),
+                (
+                    pod.utsns.try_clone().map_err(io_err("utsns"))?,
+                    CloneFlags::CLONE_NEWUTS,
+                ),
+                (
+                    launch::open_ns(run.pid, "ipc").map_err(io_err("ipcns"))?,
+                    CloneFlags::CLONE_NEWIPC,
+                ),
+                (
+                    launch::open_ns(run.pid, "pid").map_err(io_err("pidns"))?,
+                    CloneFlags::CLONE_NEWPID,
+                ),
+                (
+                    launch::open_ns(run.pid, "mnt").map_err(io_err("mntns"))?,
+                    CloneFlags::CLONE_NEWNS,
+                ),
             ],
             cgroup: Some(procs),
             ..Default::default()
@@ -865,7 +1023,11 @@ impl Kubelet {
     /// a debug image would be a root of its own), with a fresh `/proc`.
     pub fn add_ephemeral(self: &Arc<Self>, ns: &str, name: &str, pod: &Pod) {
         let Some(rt) = self.pod(ns, name) else { return };
-        for ec in pod.spec.iter().flat_map(|s| s.ephemeral_containers.iter().flatten()) {
+        for ec in pod
+            .spec
+            .iter()
+            .flat_map(|s| s.ephemeral_containers.iter().flatten())
+        {
             if rt.ephemeral.lock().unwrap().contains_key(&ec.name) {
                 continue;
             }
@@ -902,7 +1064,13 @@ impl Kubelet {
         }
     }
 
-    async fn run_ephemeral(self: Arc<Self>, pod: Arc<PodRt>, spec: Container, target: Option<String>, qos: &'static str) {
+    async fn run_ephemeral(
+        self: Arc<Self>,
+        pod: Arc<PodRt>,
+        spec: Container,
+        target: Option<String>,
+        qos: &'static str,
+    ) {
         let field = format!("spec.ephemeralContainers{{{}}}", spec.name);
         let mut stop = pod.stop.subscribe();
         let id = container_id();
@@ -915,23 +1083,53 @@ impl Kubelet {
                 .ok_or("the pod is stopping")?
                 .create_child(&id, None)
                 .map_err(|e| e.to_string())?;
-            let argv: Vec<String> = spec.command.iter().flatten().chain(spec.args.iter().flatten()).cloned().collect();
-            let program = argv.first().ok_or("no command: the test cluster does not pull images")?;
+            let argv: Vec<String> = spec
+                .command
+                .iter()
+                .flatten()
+                .chain(spec.args.iter().flatten())
+                .cloned()
+                .collect();
+            let program = argv
+                .first()
+                .ok_or("no command: the test cluster does not pull images")?;
             let env = self.container_env(&pod, spec.env.as_deref().unwrap_or_default())?;
             let log = self.log_path(&pod, &spec.name, 0);
             std::fs::create_dir_all(log.parent().expect("a dir")).map_err(|e| e.to_string())?;
             let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
             let err = out.try_clone().map_err(|e| e.to_string())?;
             let mut cmd = tokio::process::Command::new(program);
-            cmd.args(&argv[1..]).env_clear().envs(env.clone()).stdin(Stdio::null()).stdout(out).stderr(err);
+            cmd.args(&argv[1..])
+                .env_clear()
+                .envs(env.clone())
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err);
             let mut join = vec![
-                (pod.netns.try_clone().map_err(|e| e.to_string())?, CloneFlags::CLONE_NEWNET),
-                (pod.utsns.try_clone().map_err(|e| e.to_string())?, CloneFlags::CLONE_NEWUTS),
+                (
+                    pod.netns.try_clone().map_err(|e| e.to_string())?,
+                    CloneFlags::CLONE_NEWNET,
+                ),
+                (
+                    pod.utsns.try_clone().map_err(|e| e.to_string())?,
+                    CloneFlags::CLONE_NEWUTS,
+                ),
             ];
             let mut new = CloneFlags::CLONE_NEWNS;
-            match target.as_ref().map(|t| pod.running.lock().unwrap().get(t).cloned()) {
-                Some(Some(t)) => join.push((launch::open_ns(t.pid, "pid").map_err(|e| e.to_string())?, CloneFlags::CLONE_NEWPID)),
-                Some(None) => return Err(format!("target container {:?} is not running", target.as_deref().unwrap_or(""))),
+            match target
+                .as_ref()
+                .map(|t| pod.running.lock().unwrap().get(t).cloned())
+            {
+                Some(Some(t)) => join.push((
+                    launch::open_ns(t.pid, "pid").map_err(|e| e.to_string())?,
+                    CloneFlags::CLONE_NEWPID,
+                )),
+                Some(None) => {
+                    return Err(format!(
+                        "target container {:?} is not running",
+                        target.as_deref().unwrap_or("")
+                    ))
+                }
                 None => new |= CloneFlags::CLONE_NEWPID,
             }
             let procs = std::fs::OpenOptions::new()
@@ -974,18 +1172,39 @@ impl Kubelet {
             }
         };
         self.note_started(pid);
-        pod.running.lock().unwrap().insert(spec.name.clone(), Running { pid, cgroup: cg.path().to_path_buf(), env });
-        self.event(&pod, Some(&field), false, "Created", &format!("Created container: {}", spec.name));
+        pod.running.lock().unwrap().insert(
+            spec.name.clone(),
+            Running {
+                pid,
+                cgroup: cg.path().to_path_buf(),
+                env,
+            },
+        );
+        self.event(
+            &pod,
+            Some(&field),
+            false,
+            "Created",
+            &format!("Created container: {}", spec.name),
+        );
         self.set_state(&pod, &spec.name, |s| {
             s.container_id = Some(format!("containerd://{id}"));
             s.state = Some(ContainerState {
-                running: Some(ContainerStateRunning { started_at: Some(started_at.clone()) }),
+                running: Some(ContainerStateRunning {
+                    started_at: Some(started_at.clone()),
+                }),
                 ..Default::default()
             });
             s.started = Some(true);
         });
         self.write_status(&pod, qos);
-        self.event(&pod, Some(&field), false, "Started", &format!("Started container {}", spec.name));
+        self.event(
+            &pod,
+            Some(&field),
+            false,
+            "Started",
+            &format!("Started container {}", spec.name),
+        );
         let status = tokio::select! {
             st = shim.wait() => st.ok(),
             _ = stopping(&mut stop) => {
@@ -997,7 +1216,12 @@ impl Kubelet {
         };
         pod.running.lock().unwrap().remove(&spec.name);
         drop(cg);
-        let code = status.and_then(|s| s.code().or(std::os::unix::process::ExitStatusExt::signal(&s).map(|x| 128 + x))).unwrap_or(128);
+        let code = status
+            .and_then(|s| {
+                s.code()
+                    .or(std::os::unix::process::ExitStatusExt::signal(&s).map(|x| 128 + x))
+            })
+            .unwrap_or(128);
         self.set_state(&pod, &spec.name, |s| {
             s.state = Some(ContainerState {
                 terminated: Some(ContainerStateTerminated {
@@ -1017,7 +1241,9 @@ impl Kubelet {
     /// Stops a pod: its containers get SIGTERM (then SIGKILL), then the
     /// sandbox and the pod's cgroups go.
     pub async fn stop_pod(&self, uid: &str) {
-        let Some(pod) = self.pods.lock().unwrap().remove(uid) else { return };
+        let Some(pod) = self.pods.lock().unwrap().remove(uid) else {
+            return;
+        };
         let _ = pod.stop.send(true);
         let tasks: Vec<_> = std::mem::take(&mut *pod.tasks.lock().unwrap());
         for t in tasks {
@@ -1071,7 +1297,10 @@ impl Kubelet {
 }
 
 /// A start that failed still counts as an exit, unless the pod is stopping.
-fn unless_stopped(t: ContainerStateTerminated, stop: &watch::Receiver<bool>) -> Option<ContainerStateTerminated> {
+fn unless_stopped(
+    t: ContainerStateTerminated,
+    stop: &watch::Receiver<bool>,
+) -> Option<ContainerStateTerminated> {
     let stopping = *stop.borrow();
     (!stopping).then_some(t)
 }
@@ -1083,18 +1312,29 @@ async fn stopping(stop: &mut watch::Receiver<bool>) {
 
 /// (working set bytes, CPU in nanocores averaged since the start) of a container.
 fn usage(run: &Running) -> (u64, u64) {
-    let Ok(cg) = MemoryCgroup::open(&run.cgroup) else { return (0, 0) };
+    let Ok(cg) = MemoryCgroup::open(&run.cgroup) else {
+        return (0, 0);
+    };
     let used = cg.usage().unwrap_or(0);
     let inactive = cg
         .stat()
         .ok()
-        .and_then(|s| s.get("total_inactive_file").or(s.get("inactive_file")).copied())
+        .and_then(|s| {
+            s.get("total_inactive_file")
+                .or(s.get("inactive_file"))
+                .copied()
+        })
         .unwrap_or(0);
     let tick = 100u64; // USER_HZ on Linux
     let mut cpu_ns = 0u64;
     for pid in cg.pids().unwrap_or_default() {
         if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            let f: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+            let f: Vec<&str> = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect();
             let t: u64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
                 + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
             cpu_ns += t * 1_000_000_000 / tick;
@@ -1105,11 +1345,21 @@ fn usage(run: &Running) -> (u64, u64) {
         .ok()
         .and_then(|t| t.elapsed().ok())
         .map_or(1, |d| d.as_nanos().max(1) as u64);
-    (used.saturating_sub(inactive), (cpu_ns as u128 * 1_000_000_000 / age as u128) as u64)
+    (
+        used.saturating_sub(inactive),
+        (cpu_ns as u128 * 1_000_000_000 / age as u128) as u64,
+    )
 }
 
 /// Records (or counts again) an event about `object`.
-pub fn record_event(store: &Store, host: &str, object: ObjectReference, warning: bool, reason: &str, message: &str) {
+pub fn record_event(
+    store: &Store,
+    host: &str,
+    object: ObjectReference,
+    warning: bool,
+    reason: &str,
+    message: &str,
+) {
     let ns = object.namespace.clone().unwrap_or_else(|| "default".into());
     let (_, existing) = store.list(&EVENTS, Some(&ns));
     let same = existing.iter().find(|e| {
@@ -1119,7 +1369,10 @@ pub fn record_event(store: &Store, host: &str, object: ObjectReference, warning:
             && e["involvedObject"]["fieldPath"] == json!(object.field_path)
     });
     if let Some(e) = same {
-        let name = e["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = e["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let _ = store.update(&EVENTS, &ns, &name, |e| {
             e["count"] = json!(e["count"].as_i64().unwrap_or(1) + 1);
             e["lastTimestamp"] = json!(now());
@@ -1147,10 +1400,24 @@ pub fn record_event(store: &Store, host: &str, object: ObjectReference, warning:
         first_timestamp: Some(t.clone()),
         last_timestamp: Some(t),
         source: Some(EventSource {
-            component: Some(if host.is_empty() { "default-scheduler" } else { "kubelet" }.into()),
+            component: Some(
+                if host.is_empty() {
+                    "default-scheduler"
+                } else {
+                    "kubelet"
+                }
+                .into(),
+            ),
             host: (!host.is_empty()).then(|| host.to_string()),
         }),
-        reporting_component: Some(if host.is_empty() { "default-scheduler" } else { "kubelet" }.into()),
+        reporting_component: Some(
+            if host.is_empty() {
+                "default-scheduler"
+            } else {
+                "kubelet"
+            }
+            .into(),
+        ),
         reporting_instance: Some(host.into()),
         ..Default::default()
     };

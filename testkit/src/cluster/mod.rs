@@ -111,7 +111,8 @@ pub fn running(p: &Pod) -> bool {
 pub fn documents(yaml: &str) -> Result<Vec<Value>, Error> {
     let mut out = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(yaml) {
-        let v: Value = serde::Deserialize::deserialize(doc).map_err(|e| Error::Manifest(e.to_string()))?;
+        let v: Value =
+            serde::Deserialize::deserialize(doc).map_err(|e| Error::Manifest(e.to_string()))?;
         if !v.is_null() {
             out.push(v);
         }
@@ -142,7 +143,11 @@ impl TestCluster {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let store = Arc::new(Store::default());
-        let kubelet = Arc::new(kubelet::Kubelet::new(store.clone(), dir.clone(), opts.back_off)?);
+        let kubelet = Arc::new(kubelet::Kubelet::new(
+            store.clone(),
+            dir.clone(),
+            opts.back_off,
+        )?);
         api::register_node(&store, &kubelet.node);
         let app = Arc::new(api::App {
             store,
@@ -158,18 +163,23 @@ impl TestCluster {
         let handle = rt.handle().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app2 = app.clone();
-        let thread = std::thread::Builder::new().name("testkit-cluster".into()).spawn(move || {
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
-                let router = axum::Router::new().fallback(api::handle).with_state(app2.clone());
-                let server = tokio::spawn(async move { axum::serve(listener, router).await });
-                tokio::spawn(workloads::run_controller(app2.clone()));
-                let _ = rx.await;
-                server.abort();
-                app2.kubelet.shutdown().await;
-            });
-            rt.shutdown_timeout(Duration::from_secs(5));
-        })?;
+        let thread = std::thread::Builder::new()
+            .name("testkit-cluster".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    let listener =
+                        tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+                    let router = axum::Router::new()
+                        .fallback(api::handle)
+                        .with_state(app2.clone());
+                    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+                    tokio::spawn(workloads::run_controller(app2.clone()));
+                    let _ = rx.await;
+                    server.abort();
+                    app2.kubelet.shutdown().await;
+                });
+                rt.shutdown_timeout(Duration::from_secs(5));
+            })?;
         let url = format!("http://{addr}");
         let kubeconfig = dir.join("kubeconfig");
         std::fs::write(&kubeconfig, kubeconfig_text(&url))?;
@@ -208,20 +218,32 @@ impl TestCluster {
             let res = match kind.as_str() {
                 "Pod" => &PODS,
                 "Deployment" => &DEPLOYMENTS,
-                other => return Err(Error::Manifest(format!("kind {other:?}: the test cluster starts Pods and Deployments"))),
+                other => {
+                    return Err(Error::Manifest(format!(
+                        "kind {other:?}: the test cluster starts Pods and Deployments"
+                    )))
+                }
             };
-            let ns = doc["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+            let ns = doc["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("default")
+                .to_string();
             api::ensure_namespace(&self.app.store, &ns);
             let mut doc = doc;
             if kind == "Pod" {
                 api::default_pod(&mut doc);
             }
-            let obj = self.app.store.create(res, &ns, doc).map_err(|e| Error::Api(e.message))?;
+            let obj = self
+                .app
+                .store
+                .create(res, &ns, doc)
+                .map_err(|e| Error::Api(e.message))?;
             let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
             if kind == "Pod" {
                 api::start_pod(&self.app, &obj);
             } else {
-                workloads::reconcile_deployment(&self.app, &ns, &name).map_err(|e| Error::Api(e.message))?;
+                workloads::reconcile_deployment(&self.app, &ns, &name)
+                    .map_err(|e| Error::Api(e.message))?;
             }
             out.push(obj);
         }
@@ -235,7 +257,13 @@ impl TestCluster {
 
     /// How many requests were made to exactly `path` (any method and query).
     pub fn request_count(&self, path: &str) -> usize {
-        self.app.requests.lock().unwrap().iter().filter(|r| r.path == path).count()
+        self.app
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path == path)
+            .count()
     }
 
     /// Forgets the requests served so far (to count one command's own).
@@ -261,7 +289,13 @@ impl TestCluster {
 
     /// Waits (up to [`crate::READY_TIMEOUT`]) until the pod satisfies `pred`;
     /// `what` names the wait in the error, which shows the pod's last status.
-    pub fn wait_for_pod(&self, ns: &str, name: &str, what: &str, pred: impl Fn(&Pod) -> bool) -> Result<Pod, Error> {
+    pub fn wait_for_pod(
+        &self,
+        ns: &str,
+        name: &str,
+        what: &str,
+        pred: impl Fn(&Pod) -> bool,
+    ) -> Result<Pod, Error> {
         poll(&format!("{ns}/{name}"), what, || match self.pod(ns, name) {
             Some(p) if pred(&p) => Ok(p),
             Some(p) => Err(serde_json::to_string(&p.status).unwrap_or_default()),
@@ -271,9 +305,17 @@ impl TestCluster {
 
     /// Waits until the log of a container's current run contains `needle`
     /// (a readiness line such as `listening on`).
-    pub fn wait_for_log(&self, ns: &str, pod: &str, container: &str, needle: &str) -> Result<String, Error> {
-        poll(&format!("{ns}/{pod}"), &format!("logging {needle:?}"), || {
-            match self.app.kubelet.log(ns, pod, Some(container), false) {
+    pub fn wait_for_log(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        needle: &str,
+    ) -> Result<String, Error> {
+        poll(
+            &format!("{ns}/{pod}"),
+            &format!("logging {needle:?}"),
+            || match self.app.kubelet.log(ns, pod, Some(container), false) {
                 Ok(log) => {
                     let text = String::from_utf8_lossy(&log).into_owned();
                     if text.contains(needle) {
@@ -283,8 +325,8 @@ impl TestCluster {
                     }
                 }
                 Err(e) => Err(e.message),
-            }
-        })
+            },
+        )
     }
 
     /// The host pid of a running container's PID 1.
@@ -295,7 +337,10 @@ impl TestCluster {
     /// The memory cgroup directory of a running container
     /// (`.../kubepods/<qos>/pod<UID>/<containerID>`).
     pub fn container_cgroup(&self, ns: &str, pod: &str, container: &str) -> Option<PathBuf> {
-        self.app.kubelet.running(ns, pod, container).map(|r| r.cgroup)
+        self.app
+            .kubelet
+            .running(ns, pod, container)
+            .map(|r| r.cgroup)
     }
 
     /// The cluster's own cgroup, which holds `kubepods`; gone after drop.
@@ -325,7 +370,11 @@ impl Drop for TestCluster {
 /// Calls `check` until it succeeds or [`crate::READY_TIMEOUT`] passes;
 /// its error says what was seen last. Pod changes are process starts and
 /// exits: checking every 20 ms sees them promptly without a watch.
-fn poll<T>(target: &str, what: &str, mut check: impl FnMut() -> Result<T, String>) -> Result<T, Error> {
+fn poll<T>(
+    target: &str,
+    what: &str,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> Result<T, Error> {
     let deadline = Instant::now() + crate::READY_TIMEOUT;
     loop {
         match check() {

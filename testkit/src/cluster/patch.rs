@@ -27,8 +27,15 @@ pub fn strategic_merge(target: &mut Value, patch: &Value) {
             Value::Null => {
                 t.remove(k);
             }
-            Value::Array(items) if items.iter().all(|i| i.get("name").is_some_and(Value::is_string)) && !items.is_empty() => {
-                let list = t.entry(k.clone()).or_insert_with(|| Value::Array(Vec::new()));
+            Value::Array(items)
+                if items
+                    .iter()
+                    .all(|i| i.get("name").is_some_and(Value::is_string))
+                    && !items.is_empty() =>
+            {
+                let list = t
+                    .entry(k.clone())
+                    .or_insert_with(|| Value::Array(Vec::new()));
                 if !list.is_array() {
                     *list = Value::Array(Vec::new());
                 }
@@ -144,9 +151,18 @@ mod tests {
             &mut pod,
             &json!({"spec": {"$setElementOrder/containers": [{"name": "a"}], "containers": [{"name": "a", "image": "y"}], "ephemeralContainers": [{"name": "debug", "image": "busybox"}]}}),
         );
-        assert_eq!(pod["spec"]["containers"], json!([{"name": "a", "image": "y"}]));
-        assert_eq!(pod["spec"]["ephemeralContainers"][0]["name"], json!("debug"));
-        strategic_merge(&mut pod, &json!({"spec": {"containers": [{"name": "a", "$patch": "delete"}]}}));
+        assert_eq!(
+            pod["spec"]["containers"],
+            json!([{"name": "a", "image": "y"}])
+        );
+        assert_eq!(
+            pod["spec"]["ephemeralContainers"][0]["name"],
+            json!("debug")
+        );
+        strategic_merge(
+            &mut pod,
+            &json!({"spec": {"containers": [{"name": "a", "$patch": "delete"}]}}),
+        );
         assert_eq!(pod["spec"]["containers"], json!([]));
     }
 }

@@ -34,7 +34,10 @@ fn split_top(s: &str) -> Vec<&str> {
         }
     }
     out.push(&s[start..]);
-    out.into_iter().map(str::trim).filter(|p| !p.is_empty()).collect()
+    out.into_iter()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 fn set_of(s: &str) -> Option<Vec<String>> {
@@ -57,7 +60,10 @@ impl LabelSelector {
                 Req::NotIn(k.trim().into(), set_of(v).ok_or_else(bad)?)
             } else if let Some((k, v)) = part.split_once(" in ") {
                 Req::In(k.trim().into(), set_of(v).ok_or_else(bad)?)
-            } else if part.chars().all(|c| c.is_alphanumeric() || "-_./".contains(c)) {
+            } else if part
+                .chars()
+                .all(|c| c.is_alphanumeric() || "-_./".contains(c))
+            {
                 Req::Exists(part.into())
             } else {
                 return Err(bad());
@@ -96,7 +102,9 @@ impl FieldSelector {
             } else if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
                 (k, true, v)
             } else {
-                return Err(ApiError::bad_request(format!("invalid field selector: {part:?}")));
+                return Err(ApiError::bad_request(format!(
+                    "invalid field selector: {part:?}"
+                )));
             };
             let path = path.trim().split('.').map(String::from).collect();
             reqs.push((path, eq, v.trim().to_string()));
@@ -136,7 +144,11 @@ mod tests {
             ("!legacy", true),
             ("app=db", false),
         ] {
-            assert_eq!(LabelSelector::parse(sel).unwrap().matches(&pod), want, "{sel}");
+            assert_eq!(
+                LabelSelector::parse(sel).unwrap().matches(&pod),
+                want,
+                "{sel}"
+            );
         }
         assert!(LabelSelector::parse("app in web").is_err());
     }
@@ -144,8 +156,14 @@ mod tests {
     #[test]
     fn field_selectors_follow_dotted_paths() {
         let ev = json!({"involvedObject": {"name": "p", "kind": "Pod"}, "metadata": {"name": "e"}});
-        assert!(FieldSelector::parse("involvedObject.name=p,involvedObject.kind=Pod").unwrap().matches(&ev));
-        assert!(!FieldSelector::parse("metadata.name!=e").unwrap().matches(&ev));
+        assert!(
+            FieldSelector::parse("involvedObject.name=p,involvedObject.kind=Pod")
+                .unwrap()
+                .matches(&ev)
+        );
+        assert!(!FieldSelector::parse("metadata.name!=e")
+            .unwrap()
+            .matches(&ev));
         assert!(FieldSelector::parse("nonsense").is_err());
     }
 }

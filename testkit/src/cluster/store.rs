@@ -300,7 +300,12 @@ impl Store {
 
     /// Stores a new object: fills in namespace, uid, creationTimestamp,
     /// resourceVersion and (for `generateName`) the name.
-    pub fn create(&self, res: &'static Resource, ns: &str, mut obj: Value) -> Result<Value, ApiError> {
+    pub fn create(
+        &self,
+        res: &'static Resource,
+        ns: &str,
+        mut obj: Value,
+    ) -> Result<Value, ApiError> {
         if !obj.is_object() {
             return Err(ApiError::bad_request("the body is not a JSON object"));
         }
@@ -316,7 +321,10 @@ impl Store {
                 return Err(ApiError::new(
                     422,
                     "Invalid",
-                    format!("{} \"\" is invalid: metadata.name: Required value", res.kind),
+                    format!(
+                        "{} \"\" is invalid: metadata.name: Required value",
+                        res.kind
+                    ),
                 ));
             };
             meta["name"] = json!(format!("{prefix}{}", &uid[uid.len() - 5..]));
@@ -358,7 +366,12 @@ impl Store {
     }
 
     /// Stores a typed object (built from k8s-openapi types) as [`Store::create`] does.
-    pub fn create_typed<T: Serialize>(&self, res: &'static Resource, ns: &str, obj: &T) -> Result<Value, ApiError> {
+    pub fn create_typed<T: Serialize>(
+        &self,
+        res: &'static Resource,
+        ns: &str,
+        obj: &T,
+    ) -> Result<Value, ApiError> {
         let v = serde_json::to_value(obj).map_err(|e| ApiError::bad_request(e.to_string()))?;
         self.create(res, ns, v)
     }
@@ -371,7 +384,12 @@ impl Store {
             .ok_or_else(|| ApiError::not_found(res, name))
     }
 
-    pub fn get_typed<T: DeserializeOwned>(&self, res: &'static Resource, ns: &str, name: &str) -> Result<T, ApiError> {
+    pub fn get_typed<T: DeserializeOwned>(
+        &self,
+        res: &'static Resource,
+        ns: &str,
+        name: &str,
+    ) -> Result<T, ApiError> {
         let v = self.get(res, ns, name)?;
         serde_json::from_value(v).map_err(|e| ApiError::new(500, "InternalError", e.to_string()))
     }
@@ -419,7 +437,8 @@ impl Store {
             let mut t: T = serde_json::from_value(v.clone())
                 .map_err(|e| ApiError::new(500, "InternalError", e.to_string()))?;
             f(&mut t);
-            *v = serde_json::to_value(&t).map_err(|e| ApiError::new(500, "InternalError", e.to_string()))?;
+            *v = serde_json::to_value(&t)
+                .map_err(|e| ApiError::new(500, "InternalError", e.to_string()))?;
             Ok(())
         })
     }
@@ -442,7 +461,9 @@ impl Store {
         let items = inner
             .objects
             .iter()
-            .filter(|((g, p, n, _), _)| *g == res.group && *p == res.plural && ns.is_none_or(|ns| n == ns))
+            .filter(|((g, p, n, _), _)| {
+                *g == res.group && *p == res.plural && ns.is_none_or(|ns| n == ns)
+            })
             .map(|(_, v)| v.clone())
             .collect();
         (inner.rv, items)
@@ -451,7 +472,10 @@ impl Store {
     /// The changes after `rv` (to replay) and a receiver for the later ones,
     /// taken under one lock so that none is missed or sent twice. None when
     /// `rv` is in the future.
-    pub fn watch_from(&self, rv: u64) -> Option<(Vec<Arc<Change>>, broadcast::Receiver<Arc<Change>>)> {
+    pub fn watch_from(
+        &self,
+        rv: u64,
+    ) -> Option<(Vec<Arc<Change>>, broadcast::Receiver<Arc<Change>>)> {
         let inner = self.lock();
         if rv > inner.rv {
             return None;

@@ -111,7 +111,11 @@ fn pod_status(pod: &Value) -> String {
         return "Terminating".into();
     }
     let mut reason = or_none(&pod["status"]["phase"]);
-    for c in pod["status"]["containerStatuses"].as_array().into_iter().flatten() {
+    for c in pod["status"]["containerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         let st = &c["state"];
         if let Some(r) = st["waiting"]["reason"].as_str() {
             reason = r.into();
@@ -125,10 +129,19 @@ fn pod_status(pod: &Value) -> String {
 }
 
 fn pod_cells(pod: &Value) -> Vec<Value> {
-    let statuses = pod["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
+    let statuses = pod["status"]["containerStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let total = pod["spec"]["containers"].as_array().map_or(0, Vec::len);
-    let ready = statuses.iter().filter(|c| c["ready"] == json!(true)).count();
-    let restarts: i64 = statuses.iter().map(|c| c["restartCount"].as_i64().unwrap_or(0)).sum();
+    let ready = statuses
+        .iter()
+        .filter(|c| c["ready"] == json!(true))
+        .count();
+    let restarts: i64 = statuses
+        .iter()
+        .map(|c| c["restartCount"].as_i64().unwrap_or(0))
+        .sum();
     let last = statuses
         .iter()
         .filter_map(|c| c["lastState"]["terminated"]["finishedAt"].as_str())
@@ -152,7 +165,11 @@ fn pod_cells(pod: &Value) -> Vec<Value> {
 
 fn event_cells(ev: &Value) -> Vec<Value> {
     let o = &ev["involvedObject"];
-    let last = if ev["lastTimestamp"].is_null() { &ev["eventTime"] } else { &ev["lastTimestamp"] };
+    let last = if ev["lastTimestamp"].is_null() {
+        &ev["eventTime"]
+    } else {
+        &ev["lastTimestamp"]
+    };
     let source = match (s(&ev["source"]["component"]), s(&ev["source"]["host"])) {
         (c, h) if h.is_empty() => c,
         (c, h) => format!("{c}, {h}"),
@@ -161,7 +178,11 @@ fn event_cells(ev: &Value) -> Vec<Value> {
         json!(age(last)),
         json!(s(&ev["type"])),
         json!(s(&ev["reason"])),
-        json!(format!("{}/{}", s(&o["kind"]).to_lowercase(), s(&o["name"]))),
+        json!(format!(
+            "{}/{}",
+            s(&o["kind"]).to_lowercase(),
+            s(&o["name"])
+        )),
         json!(s(&o["fieldPath"])),
         json!(source),
         json!(s(&ev["message"])),

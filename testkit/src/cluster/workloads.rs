@@ -140,14 +140,17 @@ fn scale_replicaset(app: &Arc<App>, ns: &str, rs_name: &str) -> Result<(), ApiEr
 }
 
 fn ready(pod: &Value) -> bool {
-    pod["status"]["conditions"]
-        .as_array()
-        .is_some_and(|c| c.iter().any(|c| c["type"] == json!("Ready") && c["status"] == json!("True")))
+    pod["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == json!("Ready") && c["status"] == json!("True"))
+    })
 }
 
 /// Replica counts of a Deployment and its ReplicaSets, from their pods.
 fn update_status(store: &Store, ns: &str, name: &str) {
-    let Ok(deploy) = store.get(&DEPLOYMENTS, ns, name) else { return };
+    let Ok(deploy) = store.get(&DEPLOYMENTS, ns, name) else {
+        return;
+    };
     let (_, all_rs) = store.list(&REPLICASETS, Some(ns));
     let (_, pods) = store.list(&PODS, Some(ns));
     let (mut total, mut total_ready, mut updated) = (0, 0, 0);
@@ -182,10 +185,18 @@ pub async fn delete_owned(app: &Arc<App>, ns: &str, deploy: &Value) {
     let (_, pods) = app.store.list(&PODS, Some(ns));
     for rs in owned_by(&all_rs, deploy) {
         for pod in owned_by(&pods, rs) {
-            app.kubelet.stop_pod(pod["metadata"]["uid"].as_str().unwrap_or("")).await;
-            let _ = app.store.delete(&PODS, ns, pod["metadata"]["name"].as_str().unwrap_or(""));
+            app.kubelet
+                .stop_pod(pod["metadata"]["uid"].as_str().unwrap_or(""))
+                .await;
+            let _ = app
+                .store
+                .delete(&PODS, ns, pod["metadata"]["name"].as_str().unwrap_or(""));
         }
-        let _ = app.store.delete(&REPLICASETS, ns, rs["metadata"]["name"].as_str().unwrap_or(""));
+        let _ = app.store.delete(
+            &REPLICASETS,
+            ns,
+            rs["metadata"]["name"].as_str().unwrap_or(""),
+        );
     }
 }
 
@@ -210,8 +221,15 @@ pub async fn run_controller(app: Arc<App>) {
         };
         let ns = c.namespace().to_string();
         let rs_name = owner["name"].as_str().unwrap_or("").to_string();
-        let Ok(rs) = app.store.get(&REPLICASETS, &ns, &rs_name) else { continue };
-        let Some(deploy) = rs["metadata"]["ownerReferences"][0]["name"].as_str().map(String::from) else { continue };
+        let Ok(rs) = app.store.get(&REPLICASETS, &ns, &rs_name) else {
+            continue;
+        };
+        let Some(deploy) = rs["metadata"]["ownerReferences"][0]["name"]
+            .as_str()
+            .map(String::from)
+        else {
+            continue;
+        };
         if c.kind == "DELETED" && app.store.get(&DEPLOYMENTS, &ns, &deploy).is_ok() {
             let _ = scale_replicaset(&app, &ns, &rs_name);
         }
