@@ -6,6 +6,7 @@
 //! [`Proc`] guard that kills it when the test ends, panics included.
 
 pub mod browser;
+pub mod cluster;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -133,19 +134,34 @@ static BUILD: Mutex<()> = Mutex::new(());
 /// (Debian's golang-go) and returns the binary. Tests must fail, not skip,
 /// when Go is missing: CI installs it.
 pub fn go_app(name: &str) -> PathBuf {
+    build_go(name, false)
+}
+
+/// [`go_app`], linked statically (`CGO_ENABLED=0`): the binary runs in a root
+/// filesystem that holds nothing else, as in a distroless image.
+pub fn go_static_app(name: &str) -> PathBuf {
+    build_go(name, true)
+}
+
+fn build_go(name: &str, static_link: bool) -> PathBuf {
     let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let module = repo_root().join("testkit/apps/go");
-    let out = build_dir().join(format!("go-{name}"));
-    let tmp = build_dir().join(format!("go-{name}.{}.tmp", std::process::id()));
+    let suffix = if static_link { "-static" } else { "" };
+    let out = build_dir().join(format!("go-{name}{suffix}"));
+    let tmp = build_dir().join(format!("go-{name}{suffix}.{}.tmp", std::process::id()));
     let gocache = build_dir().join("gocache");
-    let status = Command::new("go")
-        .args(["build", "-o"])
+    let mut cmd = Command::new("go");
+    cmd.args(["build", "-o"])
         .arg(&tmp)
         .arg(format!("./{name}"))
         .current_dir(&module)
         .env("GOCACHE", &gocache)
         .env("GOFLAGS", "-mod=mod")
-        .env("GO111MODULE", "on")
+        .env("GO111MODULE", "on");
+    if static_link {
+        cmd.env("CGO_ENABLED", "0");
+    }
+    let status = cmd
         .status()
         .unwrap_or_else(|e| panic!("cannot run `go` (apt-get install golang-go): {e}"));
     assert!(

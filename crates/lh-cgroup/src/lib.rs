@@ -129,12 +129,35 @@ impl MemoryCgroup {
     /// Creates `leakhound-<pid>-<n>` under our own memory cgroup with `limit`
     /// bytes (and no swap above it, so the limit means an OOM kill, not paging).
     pub fn create(limit: u64) -> Result<Self, Error> {
+        Self::create_named("leakhound", Some(limit))
+    }
+
+    /// Creates `<prefix>-<pid>-<n>` under our own memory cgroup, limited to
+    /// `limit` bytes or unlimited: an unlimited one holds a tree of children
+    /// (the test cluster lays out `kubepods/<qos>/pod<UID>/<container>` in one).
+    pub fn create_named(prefix: &str, limit: Option<u64>) -> Result<Self, Error> {
         let (parent, version) = own_memory_cgroup()?;
         let name = format!(
-            "leakhound-{}-{}",
+            "{prefix}-{}-{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
+        Self::make(&parent, &name, version, limit)
+    }
+
+    /// Creates the owned child `name` of this cgroup (ours or one we opened),
+    /// limited to `limit` bytes or unlimited. Drop the children before the
+    /// parent: a cgroup with children cannot be removed.
+    pub fn create_child(&self, name: &str, limit: Option<u64>) -> Result<Self, Error> {
+        Self::make(&self.path, name, self.version, limit)
+    }
+
+    fn make(
+        parent: &Path,
+        name: &str,
+        version: Version,
+        limit: Option<u64>,
+    ) -> Result<Self, Error> {
         let path = parent.join(name);
         fs::create_dir(&path).map_err(|e| {
             Error::Unavailable(format!(
@@ -146,6 +169,9 @@ impl MemoryCgroup {
             path,
             version,
             owned: true,
+        };
+        let Some(limit) = limit else {
+            return Ok(cg);
         };
         // From here on, drop removes the directory if setting the limit fails.
         match version {
