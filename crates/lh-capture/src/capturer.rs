@@ -14,7 +14,7 @@ enum Method {
     /// `net/http/pprof` at this base.
     Go(Endpoint),
     /// The Node inspector (one session across snapshots).
-    NodeInspector(node::Inspector),
+    NodeInspector(Box<node::Inspector>),
     /// An endpoint answering `{"snapshot": path}` with a V8 heap snapshot.
     NodeEndpoint(Endpoint),
     /// An endpoint answering `{"snapshot": path}` with a tracemalloc pickle.
@@ -53,7 +53,7 @@ impl Capturer {
         let t = &*transport;
         let method = match identify_runtime(t)? {
             Runtime::Go => Method::Go(go::find_pprof(t)?),
-            Runtime::Node => Method::NodeInspector(node::Inspector::default()),
+            Runtime::Node => Method::NodeInspector(Box::default()),
             Runtime::Jvm => Method::Jvm,
             Runtime::Python => match python::find_helper(t)? {
                 Some(at) => Method::PythonHelper(at),
@@ -106,7 +106,7 @@ impl Capturer {
     pub fn node_inspector(transport: Arc<dyn Transport>) -> Self {
         Capturer {
             transport,
-            method: Method::NodeInspector(node::Inspector::default()),
+            method: Method::NodeInspector(Box::default()),
         }
     }
 

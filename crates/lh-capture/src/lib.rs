@@ -47,13 +47,28 @@ pub enum Error {
     Unsupported(String),
     /// A file could not be written or read: names the file.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
     /// The endpoint could not be reached.
     #[error("{url}: {message}")]
-    Http { url: String, message: String },
+    Http {
+        /// Where.
+        url: String,
+        /// Why.
+        message: String,
+    },
     /// The endpoint answered, but not with what it should have.
     #[error("{url}: {message}")]
-    BadAnswer { url: String, message: String },
+    BadAnswer {
+        /// Where.
+        url: String,
+        /// What was wrong with the answer.
+        message: String,
+    },
     /// The Node inspector could not be opened or spoke unexpectedly.
     #[error("inspector: {0}")]
     Inspector(String),
@@ -117,6 +132,7 @@ pub struct PrivateFile {
 }
 
 impl PrivateFile {
+    /// Creates (or truncates) `path`, mode 0600.
     pub fn create(path: &Path) -> Result<Self, Error> {
         let file = OpenOptions::new()
             .write(true)
@@ -131,6 +147,7 @@ impl PrivateFile {
         })
     }
 
+    /// Appends `bytes`.
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<(), Error> {
         let f = self.file.as_mut().expect("open until finish");
         f.write_all(bytes).map_err(|e| Error::io(&self.path, e))

@@ -67,7 +67,11 @@ impl FromStr for Target {
                 Some((n, c)) => (n, Some(c)),
                 None => (rest, None),
             };
-            if name_ok(name) && container.map_or(true, |c| name_ok(c) && !c.contains('/')) {
+            let container_ok = match container {
+                None => true,
+                Some(c) => name_ok(c) && !c.contains('/'),
+            };
+            if name_ok(name) && container_ok {
                 return Ok(Target::Pod {
                     name: name.into(),
                     container: container.map(String::from),

@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 /// Which cgroup hierarchy a memory cgroup lives in; their file names differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
+    /// cgroup v1, the `memory` controller's own hierarchy.
     V1,
+    /// cgroup v2, the unified hierarchy.
     V2,
 }
 
@@ -32,10 +34,22 @@ pub enum Error {
     /// No writable memory cgroup: leakhound cannot enforce a limit here.
     #[error("no writable memory cgroup: {0}")]
     Unavailable(String),
+    /// A cgroup file could not be read or written.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A cgroup file said something that does not parse.
     #[error("{path}: cannot parse {text:?}")]
-    Parse { path: PathBuf, text: String },
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What it said.
+        text: String,
+    },
     /// A size such as `256Mi` that does not parse.
     #[error("bad size {0:?}: use bytes or a suffix such as 64Mi, 1Gi, 500M")]
     BadSize(String),
@@ -228,10 +242,12 @@ impl MemoryCgroup {
         })
     }
 
+    /// Its directory.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// Its hierarchy.
     pub fn version(&self) -> Version {
         self.version
     }
@@ -311,6 +327,10 @@ impl MemoryCgroup {
     /// `cgroup.procs` between fork and exec, so not one allocation of the
     /// program escapes the limit. It also dies with leakhound (PDEATHSIG), so
     /// even a SIGKILL of leakhound leaves no orphan.
+    ///
+    /// The one `unsafe` of the workspace: `pre_exec` is unsafe by signature,
+    /// and no safe API runs code between fork and exec.
+    #[allow(unsafe_code)]
     pub fn enter_on_exec(&self, cmd: &mut Command) -> Result<(), Error> {
         let p = self.path.join("cgroup.procs");
         let file = fs::OpenOptions::new()

@@ -87,6 +87,8 @@ pub fn soak(cfg: &SoakConfig, out: &OutputDir, progress: &dyn Progress) -> Resul
     let soak_start = Instant::now();
     let end = soak_start + cfg.duration;
     let mut trend_said = false;
+    // The detector runs every fourth sample: enough to catch a leak early.
+    let mut next_trend_check = 4;
     let ended = loop {
         interrupt::check()?;
         let status = program
@@ -120,7 +122,8 @@ pub fn soak(cfg: &SoakConfig, out: &OutputDir, progress: &dyn Progress) -> Resul
         // The detector's first "leak" is worth a snapshot at once: the OOM
         // kill may be seconds away.
         let mut trend_now = false;
-        if !trend_said && watch.samples.len() % 4 == 0 {
+        if !trend_said && watch.samples.len() >= next_trend_check {
+            next_trend_check += 4;
             let v = live_trend(&watch.samples, limit);
             if v.verdict == VerdictKind::Leak {
                 progress.say(&format!("trend detector: leak ({})", v.reasons.join("; ")));
