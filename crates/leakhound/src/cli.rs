@@ -1,5 +1,6 @@
 //! The command line: flags and help only. Work happens in the libraries.
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -72,22 +73,22 @@ pub enum Command {
         leakhound capture url:http://127.0.0.1:6060 --goroutines -o caps      # Go, net/http/pprof\n  \
         leakhound capture url:http://127.0.0.1:3000/debug/heapsnapshot -o caps\n\
         Node is reached through its inspector (opened with SIGUSR1), the JVM with jcmd.")]
-    Capture(crate::cmd_run::CaptureArgs),
+    Capture(crate::cmd_capture::CaptureArgs),
     /// Leak test for CI: runs CMD in a memory-limited cgroup under load, and names the leak.
     #[command(after_help = "Examples:\n  \
         leakhound soak --memory-limit 128Mi --duration 60s --http-load '/work?n=5' --rps 20 -- ./server\n  \
         leakhound soak --load 'ab -n 100000 $LEAKHOUND_APP_URL/' -- node app.js\n\
         Exit codes: 0 no leak, 1 leak or OOM kill, 2 bad command, 3 no writable memory cgroup.")]
-    Soak(crate::cmd_run::SoakArgs),
+    Soak(crate::cmd_soak::SoakArgs),
     /// The main job on a live process: OOM history, N snapshots over --interval, diff, report.
     #[command(after_help = "Examples:\n  \
         leakhound diagnose pid:4242 --count 3 --interval 30s\n  \
         leakhound diagnose url:http://127.0.0.1:6060 --fail-on-leak --format json\n  \
         leakhound diagnose cgroup:/sys/fs/cgroup/memory/mygroup")]
-    Diagnose(crate::cmd_run::DiagnoseArgs),
+    Diagnose(crate::cmd_diagnose::DiagnoseArgs),
     /// Runs a bundled leaky Node app under soak and shows the whole diagnosis, in under 2 minutes.
     #[command(after_help = "Example:\n  cargo run --release -- demo")]
-    Demo(crate::cmd_run::DemoArgs),
+    Demo(crate::cmd_soak::DemoArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  leakhound completions bash > /etc/bash_completion.d/leakhound"
@@ -109,12 +110,24 @@ pub struct Output {
     pub output: Option<PathBuf>,
 }
 
+/// Every output format of every command. Commands whose result is not a
+/// profile accept only `table` and `json` ([`text_formats`]).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    /// For people: fits the terminal, human sizes.
     Table,
+    /// The JSON contract (docs/schema/).
     Json,
     /// A gzipped pprof profile: the diff (last minus first) or the one snapshot.
     Pprof,
+}
+
+/// `--format table|json`, for commands that have no profile to write: clap
+/// then refuses `pprof` as it refuses any unknown value (exit 2), and help
+/// lists only what works.
+pub fn text_formats() -> impl TypedValueParser<Value = OutputFormat> {
+    clap::builder::PossibleValuesParser::new(["table", "json"])
+        .map(|s| OutputFormat::from_str(&s, false).expect("both names are OutputFormat's"))
 }
 
 /// How snapshots are grouped and read.

@@ -24,8 +24,12 @@ fn run_profiled(mut cmd: Command, dir: &Path, alloc: Allocator) -> Vec<PathBuf> 
         Allocator::Jemalloc => {
             // Debian's jemalloc reads MALLOC_CONF; tikv-jemallocator's prefixed build reads
             // _RJEM_MALLOC_CONF. Each ignores the other's.
-            let conf = format!("prof:true,prof_prefix:{},lg_prof_interval:22", prefix.display());
-            cmd.env("MALLOC_CONF", &conf).env("_RJEM_MALLOC_CONF", &conf);
+            let conf = format!(
+                "prof:true,prof_prefix:{},lg_prof_interval:22",
+                prefix.display()
+            );
+            cmd.env("MALLOC_CONF", &conf)
+                .env("_RJEM_MALLOC_CONF", &conf);
         }
         Allocator::Tcmalloc => {
             cmd.env("HEAPPROFILE", &prefix)
@@ -46,7 +50,11 @@ fn run_profiled(mut cmd: Command, dir: &Path, alloc: Allocator) -> Vec<PathBuf> 
         .map(|p| (sequence(&p), p))
         .collect();
     dumps.sort();
-    assert!(dumps.len() >= 6, "too few dumps in {}: {dumps:?}", dir.display());
+    assert!(
+        dumps.len() >= 6,
+        "too few dumps in {}: {dumps:?}",
+        dir.display()
+    );
     dumps.into_iter().map(|(_, p)| p).collect()
 }
 
@@ -55,13 +63,18 @@ fn sequence(p: &Path) -> u64 {
     let name = p.file_name().unwrap().to_string_lossy();
     let parts: Vec<&str> = name.split('.').collect();
     let field = if parts.len() >= 5 { parts[2] } else { parts[1] };
-    field.parse().unwrap_or_else(|_| panic!("no sequence in {name}"))
+    field
+        .parse()
+        .unwrap_or_else(|_| panic!("no sequence in {name}"))
 }
 
 /// Three dumps spread over the run, past the first (start-up) ones.
 fn spread(dumps: &[PathBuf]) -> Vec<&str> {
     let n = dumps.len();
-    [n / 4, n / 2, n - 1].iter().map(|&i| s(&dumps[i])).collect()
+    [n / 4, n / 2, n - 1]
+        .iter()
+        .map(|&i| s(&dumps[i]))
+        .collect()
 }
 
 fn diff(files: &[&str], extra: &[&str]) -> Value {
@@ -87,12 +100,18 @@ fn check(format: &str, leaky: &[PathBuf], bounded: &[PathBuf], function: &str, s
     let r = diff(&spread(leaky), &[]);
     assert_eq!(r["format"], format);
     assert_eq!(r["suspects"][0]["key"], function, "{r:#}");
-    assert!(r["suspects"][0]["hint"].as_str().unwrap().contains(function));
+    assert!(r["suspects"][0]["hint"]
+        .as_str()
+        .unwrap()
+        .contains(function));
     // The allocator's own frames are looked past: none is a group key.
     for g in r["groups"].as_array().unwrap() {
         let k = g["key"].as_str().unwrap();
         assert!(
-            !(k == "malloc" || k.starts_with("je_") || k.starts_with("_rjem_") || k.starts_with("alloc::")),
+            !(k == "malloc"
+                || k.starts_with("je_")
+                || k.starts_with("_rjem_")
+                || k.starts_with("alloc::")),
             "allocator frame {k} kept"
         );
     }
@@ -147,7 +166,13 @@ fn jemalloc_rust_leak_is_named_with_its_line() {
     };
     let (leaky, bounded) = (run(false), run(true));
     let src = repo_root().join("testkit/apps/native/rust/src/main.rs");
-    check("jemalloc", &leaky, &bounded, "leaky_rust::remember_request", &src);
+    check(
+        "jemalloc",
+        &leaky,
+        &bounded,
+        "leaky_rust::remember_request",
+        &src,
+    );
 }
 
 /// Binaries copied out of a "container" are found under `--symbols DIR`, by
@@ -169,7 +194,13 @@ fn symbols_dir_stands_in_for_the_targets_filesystem() {
     std::fs::rename(&moved, &inside).unwrap();
 
     let blind = diff(&spread(&dumps), &[]);
-    assert!(blind["suspects"][0]["key"].as_str().unwrap().starts_with("0x"), "{blind:#}");
+    assert!(
+        blind["suspects"][0]["key"]
+            .as_str()
+            .unwrap()
+            .starts_with("0x"),
+        "{blind:#}"
+    );
     let notes = blind["notes"].to_string();
     assert!(notes.contains("--symbols"), "{notes}");
 
@@ -182,12 +213,18 @@ fn bad_native_profiles_are_input_errors() {
     let dir = tempfile::tempdir().unwrap();
     let cases: &[(&str, &str)] = &[
         ("truncated-header", "heap_v2/\n"),
-        ("bad-count", "heap_v2/524288\n  t*: 1: 2 [0: 0]\n@ 0x1\n  t*: x: y [0: 0]\n"),
+        (
+            "bad-count",
+            "heap_v2/524288\n  t*: 1: 2 [0: 0]\n@ 0x1\n  t*: x: y [0: 0]\n",
+        ),
         (
             "bad-sample",
             "heap profile: 1: 2 [1: 2] @ heapprofile\n1: 2 [1: 2] @ 0x1\nnot a sample\n",
         ),
-        ("zero-count", "heap profile: 1: 2 [1: 2] @ heapprofile\n0: 64 [0: 64] @ 0x1\n"),
+        (
+            "zero-count",
+            "heap profile: 1: 2 [1: 2] @ heapprofile\n0: 64 [0: 64] @ 0x1\n",
+        ),
     ];
     for (name, text) in cases {
         let p = dir.path().join(name);

@@ -5,9 +5,8 @@
 use crate::merge::merge;
 use crate::suspects::{rank, Thresholds};
 use crate::{Error, Options};
-use lh_model::{human_bytes, Format, Report, Summary};
+use lh_model::{human_bytes, InputFormat, Report, Summary};
 use lh_pprof::legacy::heap::{self, Writer};
-use lh_pprof::Granularity;
 use std::path::{Path, PathBuf};
 
 /// Both allocators sample one allocation per 512 KiB by default, as Go does;
@@ -19,17 +18,13 @@ const HEAP: Thresholds = Thresholds {
 
 /// One profile, symbolized and summarized, with what the reader must know.
 fn read(path: &Path, opts: &Options) -> Result<(Summary, Vec<String>), Error> {
-    let by: Granularity = match &opts.by {
-        Some(b) => b.parse().map_err(Error::Usage)?,
-        None => Granularity::Function,
-    };
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let raw = lh_pprof::gunzip(&bytes).map_err(|e| Error::input(path, e))?;
-    let parsed = heap::parse(&raw[..]).map_err(|e| Error::input(path, e))?;
+    let raw = lh_pprof::gunzip(&bytes).map_err(|e| Error::reader(path, e))?;
+    let parsed = heap::parse(&raw[..]).map_err(|e| Error::reader(path, e))?;
     let format = match parsed.writer {
-        Writer::Jemalloc => Format::Jemalloc,
-        Writer::Tcmalloc => Format::Tcmalloc,
-        Writer::Go => Format::Pprof,
+        Writer::Jemalloc => InputFormat::Jemalloc,
+        Writer::Tcmalloc => InputFormat::Tcmalloc,
+        Writer::Go => InputFormat::Pprof,
     };
     let mut profile = parsed.profile;
     let outcome = lh_native::symbolize(&mut profile, &opts.symbols);
@@ -41,18 +36,7 @@ fn read(path: &Path, opts: &Options) -> Result<(Summary, Vec<String>), Error> {
              Copy the binaries out of the target and pass --symbols DIR."
         ));
     }
-    let mut summary = lh_pprof::summarize(
-        &profile,
-        &path.display().to_string(),
-        by,
-        opts.sample_index.as_deref(),
-    )
-    .map_err(|e| match e {
-        lh_pprof::Error::UnknownSampleType { .. } => {
-            Error::Usage(format!("{}: {e}", path.display()))
-        }
-        other => Error::input(path, other),
-    })?;
+    let mut summary = crate::pprof::summarize(&profile, path, opts)?;
     summary.format = format;
     // A profile without allocated totals names its in-use values `space`;
     // one taken after frees names them `inuse_space`. They are the same measure.
@@ -91,7 +75,7 @@ pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
     }
     let n = paths.len();
     let tool = match report.format {
-        Format::Jemalloc => "jeprof",
+        InputFormat::Jemalloc => "jeprof",
         _ => "pprof",
     };
     let mut suspects = rank(&report, HEAP);

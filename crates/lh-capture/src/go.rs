@@ -1,6 +1,8 @@
 //! Go: pprof heap and goroutine profiles from `net/http/pprof`.
 
-use crate::{procfs, transport, Error};
+use crate::target::Endpoint;
+use crate::transport::{get_bytes, get_to_file, url_of, Transport};
+use crate::Error;
 use std::path::Path;
 
 /// The profiles a Go program serves that leakhound uses.
@@ -13,6 +15,7 @@ pub enum Profile {
 }
 
 impl Profile {
+    /// The profile's name in `/debug/pprof/NAME`.
     pub fn name(self) -> &'static str {
         match self {
             Profile::Heap => "heap",
@@ -25,34 +28,41 @@ impl Profile {
 pub const PPROF_HINT: &str = "add `import _ \"net/http/pprof\"` to the program and serve HTTP \
      (e.g. `go http.ListenAndServe(\"127.0.0.1:6060\", nil)`)";
 
-/// True when `base` (`http://host:port`) serves the pprof index.
-pub fn serves_pprof(base: &str) -> bool {
-    transport::get_bytes(&format!("{base}/debug/pprof/")).is_ok()
+/// True when `base` (a port and a path prefix) serves the pprof index.
+pub fn serves_pprof(t: &dyn Transport, base: &Endpoint) -> bool {
+    get_bytes(t, &base.port, &format!("{}/debug/pprof/", base.path)).is_ok()
 }
 
-/// Finds the `http://host:port` where `pid` serves `/debug/pprof/`, by
-/// probing every port it listens on.
-pub fn find_pprof(pid: u32) -> Result<String, Error> {
-    let addrs = procfs::listening_addrs(pid)?;
-    for a in &addrs {
-        let base = format!("http://{a}");
-        if serves_pprof(&base) {
+/// Finds where the target serves `/debug/pprof/`, by probing every port it
+/// listens on.
+pub fn find_pprof(t: &dyn Transport) -> Result<Endpoint, Error> {
+    let ports = t.listening_ports()?;
+    for p in &ports {
+        let base = Endpoint::root(p.clone());
+        if serves_pprof(t, &base) {
             return Ok(base);
         }
     }
-    Err(Error::Unsupported(if addrs.is_empty() {
-        format!("Go process {pid} listens on no TCP port, so it serves no profiles: {PPROF_HINT}")
+    let who = t.describe();
+    Err(Error::Unsupported(if ports.is_empty() {
+        format!("Go {who} listens on no TCP port, so it serves no profiles: {PPROF_HINT}")
     } else {
+        let list: Vec<String> = ports.iter().map(ToString::to_string).collect();
         format!(
-            "Go process {pid} serves no /debug/pprof/ on the ports it listens on ({}): {PPROF_HINT}",
-            addrs.join(", ")
+            "Go {who} serves no /debug/pprof/ on the ports it listens on ({}): {PPROF_HINT}",
+            list.join(", ")
         )
     }))
 }
 
 /// Captures one profile from `base` into `dest` (0600), checking that what
 /// came back is a gzipped profile and not an error page.
-pub fn capture(base: &str, profile: Profile, dest: &Path) -> Result<u64, Error> {
+pub fn capture(
+    t: &dyn Transport,
+    base: &Endpoint,
+    profile: Profile,
+    dest: &Path,
+) -> Result<u64, Error> {
     // A heap profile describes the heap as of the last completed GC; `gc=1`
     // runs one first, so that two captures seconds apart never repeat the
     // same data and every snapshot is current (what `go tool pprof` users ask for).
@@ -60,17 +70,12 @@ pub fn capture(base: &str, profile: Profile, dest: &Path) -> Result<u64, Error> 
         Profile::Heap => "?gc=1",
         Profile::Goroutine => "",
     };
-    let url = format!("{base}/debug/pprof/{}{query}", profile.name());
-    let n = transport::get_to_file(&url, dest)?;
-    let mut head = [0u8; 2];
-    let ok = std::fs::File::open(dest)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
-        .is_ok()
-        && head == [0x1f, 0x8b];
-    if !ok {
+    let path = format!("{}/debug/pprof/{}{query}", base.path, profile.name());
+    let n = get_to_file(t, &base.port, &path, dest)?;
+    if crate::first_bytes(dest, 2) != [0x1f, 0x8b] {
         let _ = std::fs::remove_file(dest);
         return Err(Error::BadAnswer {
-            url,
+            url: url_of(&base.port, &path),
             message: "the answer is not a gzipped pprof profile".into(),
         });
     }

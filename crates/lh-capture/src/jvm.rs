@@ -1,42 +1,44 @@
 //! JVM: `jcmd PID GC.heap_dump FILE`. The JVM writes the file itself, in its
-//! own mount namespace, so it is dumped to the JVM's /tmp and moved out
-//! through `/proc/PID/root`.
+//! own file system, so it is dumped to the JVM's /tmp and copied out through
+//! the transport.
 
-use crate::{copy_private, procfs, Error};
+use crate::transport::Transport;
+use crate::{Error, PrivateFile};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-/// Dumps the live heap of `pid` into `dest` (0600) as HPROF.
-pub fn capture(pid: u32, dest: &Path) -> Result<u64, Error> {
-    procfs::check_alive(pid)?;
-    let inside = PathBuf::from(format!(
-        "/tmp/leakhound-{}-{}.hprof",
-        std::process::id(),
-        pid
-    ));
-    let outside = procfs::in_root(pid, &inside);
-    let _ = std::fs::remove_file(&outside);
-    let out = Command::new("jcmd")
-        .arg(pid.to_string())
-        .arg("GC.heap_dump")
-        .arg(&inside)
-        .output()
-        .map_err(|e| {
-            Error::Tool(format!(
-                "cannot run jcmd ({e}): install a JDK (e.g. apt-get install openjdk-17-jdk-headless) and put jcmd on PATH"
-            ))
-        })?;
-    let said =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() || !outside.exists() {
-        let _ = std::fs::remove_file(&outside);
-        procfs::check_alive(pid)?;
+/// Dumps the live heap of the target into `dest` (0600) as HPROF.
+pub fn capture(t: &dyn Transport, dest: &Path) -> Result<u64, Error> {
+    t.check_alive()?;
+    let pid = t.pid().ok_or_else(|| {
+        Error::Unsupported("a JVM is reached with jcmd, which needs its pid (pid:PID)".into())
+    })?;
+    let inside = PathBuf::from(format!("/tmp/leakhound-{}-{pid}.hprof", std::process::id()));
+    t.remove_file(&inside)?;
+    let argv: Vec<String> = vec![
+        "jcmd".into(),
+        pid.to_string(),
+        "GC.heap_dump".into(),
+        inside.to_string_lossy().into_owned(),
+    ];
+    let out = t.exec(&argv).map_err(|e| match e {
+        Error::ToolMissing { message, .. } => Error::Tool(format!(
+            "cannot run jcmd ({message}): install a JDK (e.g. apt-get install openjdk-17-jdk-headless) and put jcmd on PATH"
+        )),
+        e => e,
+    })?;
+    if !out.success {
+        let _ = t.remove_file(&inside);
+        t.check_alive()?;
         return Err(Error::Tool(format!(
             "jcmd {pid} GC.heap_dump failed: {}",
-            said.trim()
+            out.output.trim()
         )));
     }
-    let r = copy_private(&outside, dest);
-    let _ = std::fs::remove_file(&outside);
-    r
+    let copied = PrivateFile::create(dest).and_then(|mut file| {
+        let n = t.copy_out(&inside, &mut file)?;
+        file.finish()?;
+        Ok(n)
+    });
+    let _ = t.remove_file(&inside);
+    copied
 }

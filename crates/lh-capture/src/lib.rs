@@ -1,38 +1,42 @@
 //! Heap profiles from live processes.
 //!
-//! Two questions are kept apart so that Kubernetes transports can be added
-//! without touching the runtimes: *how bytes reach the process* (the
-//! [`transport`] module: HTTP to loopback, signals, `jcmd` by pid) and *what to
-//! ask it* (one module per runtime: [`go`], [`node`], [`python`], [`jvm`]).
-//! [`procfs`] tells which runtime a pid runs and which ports it listens on.
+//! Two questions are kept apart so that a Kubernetes transport can be added
+//! without touching the runtimes:
+//! - *how bytes reach the target*: the [`Transport`] trait (HTTP to a port, a
+//!   byte stream to a port, exec, copy a file out, a signal, a file of the
+//!   target, its listening ports), implemented for this machine by
+//!   [`transport::Local`];
+//! - *what to ask it*: one module per runtime ([`go`], [`node`], [`python`],
+//!   [`jvm`]), each written once against the trait, and [`runtime`], which
+//!   tells them apart from the target's files.
 //!
-//! Heap dumps hold secrets (tokens, passwords, user data): every file is
-//! created 0600, in a directory the caller chose, and nothing is ever uploaded.
+//! [`Capturer`] puts the two together; [`Target`] is the one parser of the
+//! CLI's TARGET grammar. Heap dumps hold secrets (tokens, passwords, user
+//! data): every file is created 0600, in a directory the caller chose, and
+//! nothing is ever uploaded.
 
+pub mod capturer;
 pub mod go;
 pub mod jvm;
 pub mod node;
 pub mod procfs;
 pub mod python;
+pub mod runtime;
 pub mod target;
 pub mod transport;
 
+use lh_model::{Classify, ErrorClass};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-pub use procfs::{detect, Runtime};
-pub use target::{CaptureOptions, Source};
+pub use capturer::{CaptureOptions, Capturer};
+pub use runtime::{identify_runtime, Runtime};
+pub use target::{Endpoint, Target};
+pub use transport::{Local, Port, Transport};
 
-/// Whether a failure is the user's (a wrong target, exit 2) or the
-/// environment's (a tool missing, a port taken, a disk full, exit 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    Input,
-    Environment,
-}
-
+/// A capture failure; [`Classify`] says whose it is.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The pid does not exist (or exited while we worked on it).
@@ -53,24 +57,40 @@ pub enum Error {
     /// The Node inspector could not be opened or spoke unexpectedly.
     #[error("inspector: {0}")]
     Inspector(String),
-    /// A tool we run (jcmd) is missing or failed.
+    /// A tool we run (jcmd) failed.
     #[error("{0}")]
     Tool(String),
+    /// A tool we run could not be started at all.
+    #[error("cannot run {tool}: {message}")]
+    ToolMissing {
+        /// The program.
+        tool: String,
+        /// Why it could not start.
+        message: String,
+    },
+    /// A TARGET that does not parse, or one this build cannot reach.
+    #[error("{0}")]
+    BadTarget(String),
     /// A V8 snapshot would not fit in the room the cgroup has left.
     #[error("{0}")]
     Headroom(String),
 }
 
-impl Error {
-    pub fn kind(&self) -> ErrorKind {
+impl Classify for Error {
+    /// A wrong target (gone, unsupported, answering garbage) is the user's;
+    /// a tool missing, a port taken, a disk full is the machine's.
+    fn class(&self) -> ErrorClass {
         match self {
-            Error::NoProcess(_) | Error::Unsupported(_) | Error::BadAnswer { .. } => {
-                ErrorKind::Input
-            }
-            _ => ErrorKind::Environment,
+            Error::NoProcess(_)
+            | Error::Unsupported(_)
+            | Error::BadAnswer { .. }
+            | Error::BadTarget(_) => ErrorClass::Usage,
+            _ => ErrorClass::Environment,
         }
     }
+}
 
+impl Error {
     pub(crate) fn io(path: &Path, source: io::Error) -> Self {
         Error::Io {
             path: path.to_path_buf(),
@@ -153,39 +173,35 @@ impl Drop for PrivateFile {
     }
 }
 
-/// Copies a file the target wrote (e.g. a `{"snapshot": path}` answer) into
-/// `dest`, 0600. The source is read through `/proc/PID/root` when a pid is
-/// known, so a process in another mount namespace works too.
-pub fn copy_private(src: &Path, dest: &Path) -> Result<u64, Error> {
-    let mut r = File::open(src).map_err(|e| Error::io(src, e))?;
-    let mut out = PrivateFile::create(dest)?;
-    let n = out.copy_from(&mut r)?;
-    out.finish()?;
-    Ok(n)
+/// The first `n` bytes of a file just written (fewer if it is shorter), to
+/// check that an answer is the format asked for and not an error page.
+pub(crate) fn first_bytes(path: &Path, n: usize) -> Vec<u8> {
+    let mut head = Vec::with_capacity(n);
+    let _ = File::open(path).and_then(|f| f.take(n as u64).read_to_end(&mut head));
+    head
 }
 
 /// Asks an endpoint that answers `{"snapshot": "/abs/path"}` (the seed apps'
-/// `/debug/heapsnapshot`, the Python helper) for a snapshot, and copies the
-/// file it names into `dest` (0600). With `pid`, the file is read through
-/// `/proc/PID/root`, so a process in another mount namespace works too.
-pub fn from_snapshot_endpoint(url: &str, pid: Option<u32>, dest: &Path) -> Result<u64, Error> {
-    let body = transport::get_bytes(url)?;
+/// `/debug/heapsnapshot`, the Python helper's file path) for a snapshot, and
+/// copies the file it names, as the target sees it, into `dest` (0600).
+pub fn from_snapshot_endpoint(t: &dyn Transport, at: &Endpoint, dest: &Path) -> Result<u64, Error> {
+    let url = at.to_string();
+    let body = transport::get_bytes(t, &at.port, &at.path)?;
     let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::BadAnswer {
-        url: url.into(),
+        url: url.clone(),
         message: format!("expected JSON {{\"snapshot\": path}}: {e}"),
     })?;
     let src = match v.get("snapshot").and_then(|s| s.as_str()) {
         Some(p) if Path::new(p).is_absolute() => PathBuf::from(p),
         _ => {
             return Err(Error::BadAnswer {
-                url: url.into(),
+                url,
                 message: format!("expected {{\"snapshot\": \"/absolute/path\"}}, got {v}"),
             })
         }
     };
-    let src = match pid {
-        Some(p) => procfs::in_root(p, &src),
-        None => src,
-    };
-    copy_private(&src, dest)
+    let mut out = PrivateFile::create(dest)?;
+    let n = t.copy_out(&src, &mut out)?;
+    out.finish()?;
+    Ok(n)
 }

@@ -4,61 +4,31 @@
 //! The inspector is opened with SIGUSR1 when it is not open yet (Node listens
 //! on 127.0.0.1:9229 by default; `soak` starts Node with `--inspect=127.0.0.1:0`
 //! instead, so tests and parallel runs never fight over a port). Its address
-//! is found among the ports the pid itself listens on, never by trusting
-//! whatever answers on 9229, which may be another process.
+//! is found among the ports the target itself listens on, never by trusting
+//! whatever answers on 9229, which may be another process. An inspector that
+//! leakhound opened is closed again when the capture is done: whoever reaches
+//! that port can run code in the process.
 
-use crate::{from_snapshot_endpoint, procfs, transport, Error, PrivateFile};
+use crate::target::Endpoint;
+use crate::transport::{get_bytes, Port, Signal, Stream, Transport};
+use crate::{Error, PrivateFile};
 use serde_json::{json, Value};
-use std::net::TcpStream;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tungstenite::{Message, WebSocket};
 
-/// How long Node gets to open its inspector after SIGUSR1.
+/// How long Node gets to open (or close) its inspector.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Snapshotting needs about twice the used heap on top of it.
 pub const SNAPSHOT_FACTOR: u64 = 2;
 
-/// The app's own endpoint (`{"snapshot": path}`), as the seed sample apps serve it.
-pub fn capture_endpoint(url: &str, pid: Option<u32>, dest: &Path) -> Result<u64, Error> {
-    from_snapshot_endpoint(url, pid, dest)
-}
-
-/// The inspector's WebSocket URL for `pid`, opening the inspector with
-/// SIGUSR1 if it is closed.
-pub fn inspector_url(pid: u32) -> Result<String, Error> {
-    if let Some(u) = find_inspector(pid)? {
-        return Ok(u);
-    }
-    transport::signal(pid, libc::SIGUSR1)?;
-    let deadline = Instant::now() + OPEN_TIMEOUT;
-    loop {
-        if let Some(u) = find_inspector(pid)? {
-            return Ok(u);
-        }
-        if Instant::now() >= deadline {
-            let taken = TcpStream::connect("127.0.0.1:9229").is_ok();
-            return Err(Error::Inspector(if taken {
-                format!(
-                    "Node process {pid} did not open its inspector after SIGUSR1: 127.0.0.1:9229 is already taken by another process. \
-                     Free the port, or start the program with --inspect=127.0.0.1:0 (leakhound soak does this itself)"
-                )
-            } else {
-                format!(
-                    "Node process {pid} did not open its inspector within {} s of SIGUSR1 (started with --disable-sigusr1, or not Node?)",
-                    OPEN_TIMEOUT.as_secs()
-                )
-            }));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Looks for an inspector among the ports `pid` listens on.
-pub fn find_inspector(pid: u32) -> Result<Option<String>, Error> {
-    for a in procfs::listening_addrs(pid)? {
-        let Ok(body) = transport::get_bytes(&format!("http://{a}/json/list")) else {
+/// The port and WebSocket URL of the target's inspector, if one of the
+/// ports it listens on is one.
+pub fn find_inspector(t: &dyn Transport) -> Result<Option<(Port, String)>, Error> {
+    for p in t.listening_ports()? {
+        let Ok(body) = get_bytes(t, &p, "/json/list") else {
             continue;
         };
         let Ok(v) = serde_json::from_slice::<Value>(&body) else {
@@ -70,15 +40,137 @@ pub fn find_inspector(pid: u32) -> Result<Option<String>, Error> {
             .and_then(|t| t.get("webSocketDebuggerUrl"))
             .and_then(|u| u.as_str())
         {
-            return Ok(Some(u.to_string()));
+            return Ok(Some((p, u.to_string())));
         }
     }
     Ok(None)
 }
 
+/// Opens the inspector with SIGUSR1 and waits for it to listen.
+fn open_inspector(t: &dyn Transport) -> Result<(Port, String), Error> {
+    t.signal(Signal::Usr1)?;
+    let deadline = Instant::now() + OPEN_TIMEOUT;
+    loop {
+        if let Some(found) = find_inspector(t)? {
+            return Ok(found);
+        }
+        if Instant::now() >= deadline {
+            let who = t.describe();
+            let taken = t.connect(&Port::loopback(9229)).is_ok();
+            return Err(Error::Inspector(if taken {
+                format!(
+                    "Node {who} did not open its inspector after SIGUSR1: 127.0.0.1:9229 is already taken by another process. \
+                     Free the port, or start the program with --inspect=127.0.0.1:0 (leakhound soak does this itself)"
+                )
+            } else {
+                format!(
+                    "Node {who} did not open its inspector within {} s of SIGUSR1 (started with --disable-sigusr1, or not Node?)",
+                    OPEN_TIMEOUT.as_secs()
+                )
+            }));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A Node process reached through its inspector. One session is kept open
+/// across snapshots: V8 forgets its object ids when the heap profiler is
+/// disabled, and without shared ids snapshots of one process look like
+/// snapshots of different ones.
+#[derive(Debug, Default)]
+pub struct Inspector {
+    state: Mutex<InspectorState>,
+}
+
+#[derive(Debug, Default)]
+struct InspectorState {
+    session: Option<Session>,
+    /// The inspector's port, when leakhound opened it (and so must close it).
+    opened_here: Option<Port>,
+}
+
+impl Inspector {
+    /// Takes a heap snapshot into `dest`, connecting first if need be (and
+    /// opening the inspector if it is closed); a failed session is dropped so
+    /// the next capture reconnects. With `room` (the bytes its cgroup has
+    /// left), refuses unless `force` when the snapshot would need more: V8
+    /// builds the snapshot in the same heap, and an OOM kill in the middle of
+    /// a capture would lose both the process and the evidence.
+    pub fn capture(
+        &self,
+        t: &dyn Transport,
+        dest: &Path,
+        room: Option<u64>,
+        force: bool,
+        progress: &dyn Fn(u64),
+    ) -> Result<u64, Error> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.session.is_none() {
+            let (port, url) = match find_inspector(t)? {
+                Some(found) => found,
+                None => {
+                    let found = open_inspector(t)?;
+                    st.opened_here = Some(found.0.clone());
+                    found
+                }
+            };
+            st.session = Some(Session::connect(t, &port, &url)?);
+        }
+        let s = st.session.as_mut().expect("connected above");
+        let r = snapshot_with_headroom(s, t, dest, room, force, progress);
+        if matches!(r, Err(Error::Inspector(_))) {
+            st.session = None;
+        }
+        r
+    }
+
+    /// Closes the inspector if leakhound opened it, and waits until its port
+    /// is gone; an inspector that was open before is left as it was.
+    pub fn close(&self, t: &dyn Transport) -> Result<(), Error> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(port) = st.opened_here.take() else {
+            return Ok(());
+        };
+        if t.check_alive().is_err() {
+            return Ok(());
+        }
+        let mut session = match st.session.take() {
+            Some(s) => s,
+            None => match find_inspector(t)? {
+                Some((p, url)) => Session::connect(t, &p, &url)?,
+                None => return Ok(()),
+            },
+        };
+        // `_debugEnd` is what Node itself pairs with SIGUSR1's `_debugProcess`;
+        // it closes the server under us, so the answer may never come.
+        let _ = session.call(
+            "Runtime.evaluate",
+            json!({"expression": "process._debugEnd()"}),
+            &mut |_, _| Ok(()),
+        );
+        drop(session);
+        let deadline = Instant::now() + OPEN_TIMEOUT;
+        while t.listening_ports()?.contains(&port) {
+            if Instant::now() >= deadline {
+                return Err(Error::Inspector(format!(
+                    "the inspector leakhound opened on {port} of {} did not close; it lets anyone who reaches it run code in the process",
+                    t.describe()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+}
+
+/// The app's own endpoint (`{"snapshot": path}`), as the seed sample apps serve it.
+pub fn capture_endpoint(t: &dyn Transport, at: &Endpoint, dest: &Path) -> Result<u64, Error> {
+    crate::from_snapshot_endpoint(t, at, dest)
+}
+
 /// One CDP session over the inspector's WebSocket.
 pub struct Session {
-    ws: WebSocket<TcpStream>,
+    ws: WebSocket<Box<dyn Stream>>,
     next_id: u64,
 }
 
@@ -91,16 +183,11 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub fn connect(ws_url: &str) -> Result<Self, Error> {
-        let host = ws_url
-            .strip_prefix("ws://")
-            .and_then(|r| r.split('/').next())
-            .ok_or_else(|| Error::Inspector(format!("not a ws:// URL: {ws_url}")))?;
-        let stream = TcpStream::connect(host)
-            .map_err(|e| Error::Inspector(format!("cannot connect to {host}: {e}")))?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(300)))
-            .map_err(|e| Error::Inspector(e.to_string()))?;
+    /// Opens a session to the inspector at `port`, whose `/json/list` named `ws_url`.
+    pub fn connect(t: &dyn Transport, port: &Port, ws_url: &str) -> Result<Self, Error> {
+        let stream = t
+            .connect(port)
+            .map_err(|e| Error::Inspector(format!("cannot connect to {port}: {e}")))?;
         let (ws, _) = tungstenite::client(ws_url, stream)
             .map_err(|e| Error::Inspector(format!("WebSocket handshake with {ws_url}: {e}")))?;
         Ok(Session { ws, next_id: 1 })
@@ -185,34 +272,9 @@ impl Session {
     }
 }
 
-/// Takes a heap snapshot of `pid` through its inspector, reusing `session`
-/// (connecting it first if need be; a failed session is dropped so the next
-/// capture reconnects). With `room` (the bytes its cgroup has left), refuses
-/// unless `force` when the snapshot would need more: V8 builds the snapshot
-/// in the same heap, and an OOM kill in the middle of a capture would lose
-/// both the process and the evidence.
-pub fn capture_inspector(
-    pid: u32,
-    session: &mut Option<Session>,
-    dest: &Path,
-    room: Option<u64>,
-    force: bool,
-    progress: &dyn Fn(u64),
-) -> Result<u64, Error> {
-    if session.is_none() {
-        *session = Some(Session::connect(&inspector_url(pid)?)?);
-    }
-    let s = session.as_mut().expect("connected above");
-    let r = snapshot_with_headroom(s, pid, dest, room, force, progress);
-    if matches!(r, Err(Error::Inspector(_))) {
-        *session = None;
-    }
-    r
-}
-
 fn snapshot_with_headroom(
     s: &mut Session,
-    pid: u32,
+    t: &dyn Transport,
     dest: &Path,
     room: Option<u64>,
     force: bool,
@@ -223,8 +285,9 @@ fn snapshot_with_headroom(
         let need = used.saturating_mul(SNAPSHOT_FACTOR);
         if need > room && !force {
             return Err(Error::Headroom(format!(
-                "a heap snapshot of pid {pid} needs about {} MiB ({}× the {} MiB heap in use) but its cgroup has {} MiB left; \
+                "a heap snapshot of {} needs about {} MiB ({}× the {} MiB heap in use) but its cgroup has {} MiB left; \
                  taking it could get the process OOM-killed. Pass --force to take it anyway",
+                t.describe(),
                 need >> 20,
                 SNAPSHOT_FACTOR,
                 used >> 20,

@@ -1,32 +1,13 @@
-//! What `/proc` says about a pid: which runtime it runs and where it listens.
+//! What `/proc` of this machine says about a local pid: whether it lives and
+//! where it listens. The [`Local`](crate::transport::Local) transport is built
+//! on this; runtime code never calls it.
 
-use crate::Error;
+use crate::{transport::Port, Error};
 use std::collections::HashSet;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// The runtimes leakhound captures from; each is asked differently.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Runtime {
-    Go,
-    Node,
-    Python,
-    Jvm,
-}
-
-impl std::fmt::Display for Runtime {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Runtime::Go => "go",
-            Runtime::Node => "node",
-            Runtime::Python => "python",
-            Runtime::Jvm => "jvm",
-        })
-    }
-}
-
-fn proc_file(pid: u32, name: &str) -> PathBuf {
+pub(crate) fn proc_file(pid: u32, name: &str) -> PathBuf {
     Path::new("/proc").join(pid.to_string()).join(name)
 }
 
@@ -47,65 +28,9 @@ pub fn check_alive(pid: u32) -> Result<(), Error> {
     }
 }
 
-/// Which runtime `pid` runs, from its executable, command line and mapped
-/// libraries. Go is recognised by the build-info magic that every Go binary
-/// carries, so a renamed binary is still found.
-pub fn detect(pid: u32) -> Result<Runtime, Error> {
-    check_alive(pid)?;
-    let exe = fs::read_link(proc_file(pid, "exe")).map_err(|_| Error::NoProcess(pid))?;
-    let name = exe
-        .file_name()
-        .map(|f| f.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
-    let maps = fs::read_to_string(proc_file(pid, "maps")).unwrap_or_default();
-    if maps.contains("libjvm.so") || name == "java" {
-        return Ok(Runtime::Jvm);
-    }
-    if name.starts_with("node") || maps.contains("libnode.so") {
-        return Ok(Runtime::Node);
-    }
-    if name.starts_with("python") || maps.contains("libpython") {
-        return Ok(Runtime::Python);
-    }
-    if is_go_binary(&proc_file(pid, "exe")) {
-        return Ok(Runtime::Go);
-    }
-    let cmdline = fs::read(proc_file(pid, "cmdline")).unwrap_or_default();
-    let argv0 =
-        String::from_utf8_lossy(cmdline.split(|b| *b == 0).next().unwrap_or_default()).into_owned();
-    Err(Error::Unsupported(format!(
-        "cannot tell the runtime of pid {pid} ({argv0}, {}): leakhound captures from Go, Node, Python and JVM processes",
-        exe.display()
-    )))
-}
-
-/// Go binaries carry `\xff Go buildinf:` in their `.go.buildinfo` section.
-fn is_go_binary(path: &Path) -> bool {
-    const MAGIC: &[u8] = b"\xff Go buildinf:";
-    let Ok(mut f) = fs::File::open(path) else {
-        return false;
-    };
-    let mut buf = vec![0u8; 1 << 20];
-    let mut carry = 0usize;
-    loop {
-        let n = match f.read(&mut buf[carry..]) {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => n,
-        };
-        let end = carry + n;
-        if buf[..end].windows(MAGIC.len()).any(|w| w == MAGIC) {
-            return true;
-        }
-        // Keep a tail so a magic split across reads is still found.
-        let keep = MAGIC.len().min(end);
-        buf.copy_within(end - keep..end, 0);
-        carry = keep;
-    }
-}
-
-/// The TCP addresses `pid` listens on, as `host:port` to connect to from
-/// this machine (a wildcard bind is reached at loopback).
-pub fn listening_addrs(pid: u32) -> Result<Vec<String>, Error> {
+/// The TCP ports `pid` listens on, with the host to connect to from this
+/// machine (a wildcard bind is reached at loopback).
+pub fn listening_ports(pid: u32) -> Result<Vec<Port>, Error> {
     check_alive(pid)?;
     let fd_dir = proc_file(pid, "fd");
     let mut inodes = HashSet::new();
@@ -129,7 +54,7 @@ pub fn listening_addrs(pid: u32) -> Result<Vec<String>, Error> {
             if f.len() < 10 || f[3] != "0A" || !inodes.contains(f[9]) {
                 continue;
             }
-            if let Some(addr) = parse_hex_addr(f[1], v6) {
+            if let Some(addr) = parse_hex_addr(f[1], v6).as_deref().and_then(Port::parse) {
                 if !out.contains(&addr) {
                     out.push(addr);
                 }
@@ -200,14 +125,5 @@ mod tests {
             "[::1]:80"
         );
         assert!(parse_hex_addr("zz:1", false).is_none());
-    }
-
-    #[test]
-    fn our_own_process_is_no_runtime_we_know_and_a_dead_pid_is_clear() {
-        assert!(matches!(
-            detect(std::process::id()),
-            Err(Error::Unsupported(_))
-        ));
-        assert!(matches!(detect(u32::MAX / 2), Err(Error::NoProcess(_))));
     }
 }

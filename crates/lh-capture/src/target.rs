@@ -1,169 +1,203 @@
-//! A capture source: one runtime reached over one transport, resolved once
-//! from a pid or a URL and then asked for snapshots as often as needed.
+//! The TARGET of the CLI contract, parsed once into one typed value:
+//! `pid:PID`, `url:http://HOST:PORT[/PATH]`, `cgroup:PATH`,
+//! `pod/NAME[/CONTAINER]`, `deploy/NAME`.
 
-use crate::{go, jvm, node, procfs, python, Error, Runtime};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use crate::transport::Port;
+use crate::Error;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
 
-/// Where snapshots come from.
-#[derive(Debug, Clone)]
-pub enum Source {
-    /// A Go program serving `net/http/pprof` at `base` (`http://host:port`).
-    Go { base: String },
-    /// A Node process reached through its inspector. One session is kept
-    /// open across snapshots: V8 forgets its object ids when the heap
-    /// profiler is disabled, and without shared ids snapshots of one process
-    /// look like snapshots of different ones.
-    NodeInspector {
-        pid: u32,
-        session: Arc<Mutex<Option<node::Session>>>,
+/// Where to capture from, as the user named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A process on this machine.
+    Pid(u32),
+    /// An HTTP endpoint: a Go program's root, or a snapshot endpoint in full.
+    Url(Endpoint),
+    /// A memory cgroup directory: its processes are the target.
+    Cgroup(PathBuf),
+    /// A pod, and optionally one of its containers.
+    Pod {
+        /// The pod's name.
+        name: String,
+        /// The container; the pod's only (or default) one when absent.
+        container: Option<String>,
     },
-    /// An endpoint answering `{"snapshot": path}` with a V8 heap snapshot.
-    NodeEndpoint { url: String, pid: Option<u32> },
-    /// An endpoint answering `{"snapshot": path}` with a tracemalloc pickle.
-    PythonEndpoint { url: String, pid: Option<u32> },
-    /// The leakhound Python helper at `base`: snapshots come in the answer.
-    PythonHelper { base: String },
-    /// A JVM reached with jcmd.
-    Jvm { pid: u32 },
+    /// A deployment: one of its pods.
+    Deployment {
+        /// The deployment's name.
+        name: String,
+    },
 }
 
-/// Knobs of one capture.
-#[derive(Clone, Copy, Default)]
-pub struct CaptureOptions<'a> {
-    /// Bytes the target's cgroup has left, for the V8 headroom guard.
-    pub room: Option<u64>,
-    /// Take a V8 snapshot even when the headroom guard says no.
-    pub force: bool,
-    /// Also take a goroutine profile (Go).
-    pub goroutines: bool,
-    /// Bytes written so far, for a progress bar.
-    pub progress: Option<&'a dyn Fn(u64)>,
+impl Target {
+    /// Whether the target is reached through the Kubernetes API.
+    pub fn is_kubernetes(&self) -> bool {
+        matches!(self, Target::Pod { .. } | Target::Deployment { .. })
+    }
 }
 
-impl Source {
-    /// Resolves a pid: detects its runtime and finds how to reach it.
-    pub fn from_pid(pid: u32) -> Result<Self, Error> {
-        Ok(match procfs::detect(pid)? {
-            Runtime::Go => Source::Go {
-                base: go::find_pprof(pid)?,
-            },
-            Runtime::Node => Source::node_inspector(pid),
-            Runtime::Jvm => Source::Jvm { pid },
-            Runtime::Python => match python::find_helper(pid)? {
-                Some(base) => Source::PythonHelper { base },
-                None => {
-                    return Err(Error::Unsupported(format!(
-                        "Python process {pid} serves no leakhound helper on its ports; start it with the helper \
-                         (PYTHONPATH=helpers/python python -m leakhound_helper app.py), give an endpoint as \
-                         url:http://HOST:PORT{}, or run it under `leakhound soak` or `capture -- CMD`, which turn tracemalloc on",
-                        python::HELPER_PATH
-                    )))
-                }
-            },
+const GRAMMAR: &str =
+    "use pid:PID, url:http://HOST:PORT[/PATH], cgroup:PATH, pod/NAME[/CONTAINER] or deploy/NAME";
+
+impl FromStr for Target {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let bad = |why: String| Error::BadTarget(why);
+        if let Some(p) = s.strip_prefix("pid:") {
+            return p
+                .parse()
+                .map(Target::Pid)
+                .map_err(|_| bad(format!("bad pid in {s:?}: {GRAMMAR}")));
+        }
+        if let Some(u) = s.strip_prefix("url:") {
+            return Endpoint::parse_url(u).map(Target::Url);
+        }
+        if let Some(p) = s.strip_prefix("cgroup:") {
+            if p.is_empty() {
+                return Err(bad(format!("{s:?}: the cgroup path is missing")));
+            }
+            return Ok(Target::Cgroup(PathBuf::from(p)));
+        }
+        let name_ok = |n: &str| !n.is_empty() && !n.contains(':');
+        if let Some(rest) = s.strip_prefix("pod/") {
+            let (name, container) = match rest.split_once('/') {
+                Some((n, c)) => (n, Some(c)),
+                None => (rest, None),
+            };
+            if name_ok(name) && container.map_or(true, |c| name_ok(c) && !c.contains('/')) {
+                return Ok(Target::Pod {
+                    name: name.into(),
+                    container: container.map(String::from),
+                });
+            }
+            return Err(bad(format!(
+                "bad pod target {s:?}: use pod/NAME or pod/NAME/CONTAINER"
+            )));
+        }
+        if let Some(name) = s.strip_prefix("deploy/") {
+            if name_ok(name) && !name.contains('/') {
+                return Ok(Target::Deployment { name: name.into() });
+            }
+            return Err(bad(format!("bad deployment target {s:?}: use deploy/NAME")));
+        }
+        Err(bad(format!("bad target {s:?}: {GRAMMAR}")))
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Pid(p) => write!(f, "pid:{p}"),
+            Target::Url(e) => write!(f, "url:{e}"),
+            Target::Cgroup(p) => write!(f, "cgroup:{}", p.display()),
+            Target::Pod {
+                name,
+                container: Some(c),
+            } => write!(f, "pod/{name}/{c}"),
+            Target::Pod { name, .. } => write!(f, "pod/{name}"),
+            Target::Deployment { name } => write!(f, "deploy/{name}"),
+        }
+    }
+}
+
+/// A port of the target and a path on it (a prefix such as `/app` for a Go
+/// program's `/app/debug/pprof/`, or an endpoint in full).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The port.
+    pub port: Port,
+    /// The path, without a trailing `/`; empty for the root.
+    pub path: String,
+}
+
+impl Endpoint {
+    /// The root of `port`.
+    pub fn root(port: Port) -> Self {
+        Endpoint {
+            port,
+            path: String::new(),
+        }
+    }
+
+    /// Parses `http://HOST[:PORT][/PATH]`. Only plain HTTP is spoken: these
+    /// endpoints are debug ports, reached on loopback or through a tunnel.
+    pub fn parse_url(url: &str) -> Result<Self, Error> {
+        let rest = url.strip_prefix("http://").ok_or_else(|| {
+            Error::BadTarget(format!("url:{url}: only http:// URLs are supported"))
+        })?;
+        let (hostport, path) = match rest.find('/') {
+            Some(i) => rest.split_at(i),
+            None => (rest, ""),
+        };
+        let port = if hostport.ends_with(']') || !hostport.contains(':') {
+            Some(Port {
+                host: hostport.into(),
+                port: 80,
+            })
+            .filter(|p| !p.host.is_empty())
+        } else {
+            Port::parse(hostport)
+        }
+        .ok_or_else(|| Error::BadTarget(format!("url:{url}: expected http://HOST:PORT[/PATH]")))?;
+        Ok(Endpoint {
+            port,
+            path: path.trim_end_matches('/').into(),
         })
     }
+}
 
-    /// Resolves a URL: a Go program (`/debug/pprof/` answers at its root), or
-    /// a `{"snapshot": path}` endpoint given in full (`…/debug/heapsnapshot`
-    /// for Node, the Python helper's path for tracemalloc).
-    pub fn from_url(url: &str) -> Result<Self, Error> {
-        let url = url.trim_end_matches('/');
-        if url.ends_with("/debug/heapsnapshot") {
-            return Ok(Source::NodeEndpoint {
-                url: url.into(),
-                pid: None,
-            });
-        }
-        if let Some(base) = url.strip_suffix(python::HELPER_PATH) {
-            return Ok(Source::PythonHelper { base: base.into() });
-        }
-        if url.ends_with(python::HELPER_FILE_PATH) || url.ends_with("/debug/snapshot") {
-            return Ok(Source::PythonEndpoint {
-                url: url.into(),
-                pid: None,
-            });
-        }
-        let base = url.trim_end_matches("/debug/pprof");
-        if go::serves_pprof(base) {
-            return Ok(Source::Go { base: base.into() });
-        }
-        Err(Error::Unsupported(format!(
-            "{url} serves no /debug/pprof/ (Go); for Node or Python give the snapshot endpoint in full, \
-             e.g. url:http://HOST:PORT/debug/heapsnapshot or url:http://HOST:PORT{}",
-            python::HELPER_PATH
-        )))
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "http://{}{}", self.port, self.path)
     }
+}
 
-    /// A Node process through its inspector, not connected yet.
-    pub fn node_inspector(pid: u32) -> Self {
-        Source::NodeInspector {
-            pid,
-            session: Arc::default(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_form_of_the_grammar_parses_and_prints_back() {
+        for s in [
+            "pid:42",
+            "url:http://127.0.0.1:6060",
+            "url:http://127.0.0.1:3000/debug/heapsnapshot",
+            "url:http://[::1]:80/x",
+            "cgroup:/sys/fs/cgroup/a",
+            "pod/cart-7d9",
+            "pod/cart-7d9/app",
+            "deploy/cart",
+        ] {
+            let t: Target = s.parse().unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!(t.to_string(), s);
         }
-    }
-
-    pub fn runtime(&self) -> Runtime {
-        match self {
-            Source::Go { .. } => Runtime::Go,
-            Source::NodeInspector { .. } | Source::NodeEndpoint { .. } => Runtime::Node,
-            Source::PythonEndpoint { .. } | Source::PythonHelper { .. } => Runtime::Python,
-            Source::Jvm { .. } => Runtime::Jvm,
-        }
-    }
-
-    /// The file suffix of this source's heap snapshots.
-    fn suffix(&self) -> &'static str {
-        match self.runtime() {
-            Runtime::Go => "-heap.pb.gz",
-            Runtime::Node => ".heapsnapshot",
-            Runtime::Python => "-tracemalloc.pickle",
-            Runtime::Jvm => ".hprof",
-        }
-    }
-
-    /// Takes snapshot number `seq` into `dir` (files 0600): the heap snapshot
-    /// first, then (Go, if asked) the goroutine profile.
-    pub fn capture(
-        &self,
-        dir: &Path,
-        seq: usize,
-        o: &CaptureOptions,
-    ) -> Result<Vec<PathBuf>, Error> {
-        let heap = dir.join(format!("{seq:03}{}", self.suffix()));
-        let progress = |n| {
-            if let Some(p) = o.progress {
-                p(n)
-            }
+        assert!("pod/a".parse::<Target>().unwrap().is_kubernetes());
+        let Target::Url(e) = "url:http://h:1/a/b/".parse().unwrap() else {
+            panic!()
         };
-        match self {
-            Source::Go { base } => {
-                go::capture(base, go::Profile::Heap, &heap)?;
-                let mut out = vec![heap];
-                if o.goroutines {
-                    let g = dir.join(format!("{seq:03}-goroutine.pb.gz"));
-                    go::capture(base, go::Profile::Goroutine, &g)?;
-                    out.push(g);
-                }
-                return Ok(out);
-            }
-            Source::NodeInspector { pid, session } => {
-                let mut session = session.lock().unwrap_or_else(|e| e.into_inner());
-                node::capture_inspector(*pid, &mut session, &heap, o.room, o.force, &progress)?;
-            }
-            Source::NodeEndpoint { url, pid } => {
-                node::capture_endpoint(url, *pid, &heap)?;
-            }
-            Source::PythonEndpoint { url, pid } => {
-                python::capture(url, *pid, &heap)?;
-            }
-            Source::PythonHelper { base } => {
-                return Ok(vec![python::capture_helper(base, &heap)?]);
-            }
-            Source::Jvm { pid } => {
-                jvm::capture(*pid, &heap)?;
-            }
+        assert_eq!(
+            (e.port.host.as_str(), e.port.port, e.path.as_str()),
+            ("h", 1, "/a/b")
+        );
+    }
+
+    #[test]
+    fn bad_targets_say_what_is_wrong() {
+        for (s, want) in [
+            ("pid:abc", "bad pid"),
+            ("nothing", "bad target"),
+            ("url:https://x", "only http://"),
+            ("url:http://:1", "HOST:PORT"),
+            ("pod/", "bad pod"),
+            ("pod/a/b/c", "bad pod"),
+            ("deploy/", "bad deployment"),
+            ("cgroup:", "missing"),
+        ] {
+            let e = s.parse::<Target>().unwrap_err().to_string();
+            assert!(e.contains(want), "{s}: {e}");
         }
-        Ok(vec![heap])
     }
 }

@@ -41,6 +41,17 @@ pub enum Error {
     BadSize(String),
 }
 
+impl lh_model::Classify for Error {
+    /// A size that does not parse is the user's; a cgroup that cannot be
+    /// made, read or parsed is the machine's.
+    fn class(&self) -> lh_model::ErrorClass {
+        match self {
+            Error::BadSize(_) => lh_model::ErrorClass::Usage,
+            _ => lh_model::ErrorClass::Environment,
+        }
+    }
+}
+
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
     move |source| Error::Io {
         path: path.to_path_buf(),
@@ -72,22 +83,9 @@ pub fn own_memory_cgroup() -> Result<(PathBuf, Version), Error> {
 /// Finds the memory cgroup in a `/proc/PID/cgroup` text: the v1 `memory`
 /// controller line if there is one, else the v2 unified line.
 fn own_from(text: &str, root: &Path) -> Result<(PathBuf, Version), Error> {
-    let mut unified = None;
-    for line in text.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (_, ctrls, rel) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(a), Some(b), Some(c)) => (a, b, c),
-            _ => continue,
-        };
-        let rel = rel.trim_start_matches('/');
-        if ctrls.split(',').any(|c| c == "memory") {
-            let dir = root.join("memory").join(rel);
-            if dir.join("memory.limit_in_bytes").exists() {
-                return Ok((dir, Version::V1));
-            }
-        } else if ctrls.is_empty() {
-            unified = Some(root.join(rel));
-        }
+    let (v1, unified) = memory_dirs(text, root);
+    if let Some(dir) = v1.filter(|d| d.join("memory.limit_in_bytes").exists()) {
+        return Ok((dir, Version::V1));
     }
     match unified {
         Some(dir) if dir.join("cgroup.controllers").exists() => {
@@ -105,6 +103,26 @@ fn own_from(text: &str, root: &Path) -> Result<(PathBuf, Version), Error> {
             "no memory controller in /proc/self/cgroup (neither cgroup v1 `memory` nor v2)".into(),
         )),
     }
+}
+
+/// The memory cgroup directories a `/proc/PID/cgroup` text names under the
+/// hierarchy root `root` (`/sys/fs/cgroup`): the v1 `memory` controller's and
+/// the unified (v2) one, each if its line is there.
+fn memory_dirs(text: &str, root: &Path) -> (Option<PathBuf>, Option<PathBuf>) {
+    let (mut v1, mut unified) = (None, None);
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(rel)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let rel = rel.trim_start_matches('/');
+        if ctrls.split(',').any(|c| c == "memory") {
+            v1 = Some(root.join("memory").join(rel));
+        } else if ctrls.is_empty() {
+            unified = Some(root.join(rel));
+        }
+    }
+    (v1, unified)
 }
 
 impl MemoryCgroup {
@@ -147,6 +165,22 @@ impl MemoryCgroup {
             }
         }
         Ok(cg)
+    }
+
+    /// The memory cgroup process `pid` lives in, opened to read (drop leaves
+    /// it alone): `diagnose pid:PID` reads its limit, usage and OOM history.
+    pub fn of_pid(pid: u32) -> Result<Self, Error> {
+        let file = PathBuf::from(format!("/proc/{pid}/cgroup"));
+        let text = fs::read_to_string(&file).map_err(io_err(&file))?;
+        let (v1, unified) = memory_dirs(&text, Path::new("/sys/fs/cgroup"));
+        let dir = v1
+            .filter(|d| d.join("memory.limit_in_bytes").exists())
+            .or(unified)
+            .ok_or_else(|| Error::Parse {
+                path: file.clone(),
+                text: text.trim().to_string(),
+            })?;
+        Self::open(&dir)
     }
 
     /// Opens an existing memory cgroup directory to read it; drop leaves it alone.
@@ -291,8 +325,13 @@ impl MemoryCgroup {
                 return Ok(());
             }
             for pid in pids {
-                // SAFETY: kill(2) with a pid read from the cgroup; no memory is shared.
-                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                // Gone already is what we want.
+                if let Some(p) = i32::try_from(pid)
+                    .ok()
+                    .and_then(rustix::process::Pid::from_raw)
+                {
+                    let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+                }
             }
             if Instant::now() >= deadline {
                 return Err(Error::Io {

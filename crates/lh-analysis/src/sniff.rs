@@ -3,7 +3,7 @@
 
 use crate::Error;
 use flate2::read::MultiGzDecoder;
-use lh_model::Format;
+use lh_model::InputFormat;
 use lh_pprof::legacy::heap::Writer;
 use std::io::Read;
 use std::path::Path;
@@ -12,7 +12,7 @@ use std::path::Path;
 const HEAD: usize = 64 * 1024;
 
 /// Reads the head of `path` (through gzip if compressed) and names its format.
-pub fn detect(path: &Path) -> Result<Format, Error> {
+pub fn sniff_format(path: &Path) -> Result<InputFormat, Error> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut raw = Vec::with_capacity(HEAD);
     file.take(HEAD as u64)
@@ -42,7 +42,7 @@ pub fn detect(path: &Path) -> Result<Format, Error> {
     } else {
         raw
     };
-    sniff(&head).ok_or_else(|| {
+    sniff_head(&head).ok_or_else(|| {
         Error::input(
             path,
             "not a recognized snapshot: expected a pprof profile, a V8 .heapsnapshot, \
@@ -52,25 +52,25 @@ pub fn detect(path: &Path) -> Result<Format, Error> {
 }
 
 /// Names the format of a decompressed head, or `None` when nothing fits.
-pub fn sniff(head: &[u8]) -> Option<Format> {
+pub fn sniff_head(head: &[u8]) -> Option<InputFormat> {
     if head.starts_with(b"JAVA PROFILE 1.0.") {
-        return Some(Format::Hprof);
+        return Some(InputFormat::Hprof);
     }
     match lh_pprof::legacy::heap::sniff(head) {
-        Some(Writer::Jemalloc) => return Some(Format::Jemalloc),
-        Some(Writer::Tcmalloc) => return Some(Format::Tcmalloc),
+        Some(Writer::Jemalloc) => return Some(InputFormat::Jemalloc),
+        Some(Writer::Tcmalloc) => return Some(InputFormat::Tcmalloc),
         // Go's legacy text is read by the pprof reader, as go tool pprof reads it.
-        Some(Writer::Go) => return Some(Format::Pprof),
+        Some(Writer::Go) => return Some(InputFormat::Pprof),
         None => {}
     }
     let text = head.trim_ascii_start();
     if text.starts_with(b"{") {
         let s = String::from_utf8_lossy(&text[..text.len().min(4096)]);
         if s.contains("\"snapshot\"") && s.contains("\"meta\"") {
-            return Some(Format::V8);
+            return Some(InputFormat::V8);
         }
         if s.contains("\"tracemalloc\"") {
-            return Some(Format::Tracemalloc);
+            return Some(InputFormat::Tracemalloc);
         }
         return None;
     }
@@ -79,9 +79,9 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
     if (head.len() > 1 && head[0] == 0x80 && (2..=5).contains(&head[1]))
         || head.windows(12).take(64).any(|w| w == b"ctracemalloc")
     {
-        return Some(Format::Tracemalloc);
+        return Some(InputFormat::Tracemalloc);
     }
-    looks_like_protobuf(head).then_some(Format::Pprof)
+    looks_like_protobuf(head).then_some(InputFormat::Pprof)
 }
 
 /// pprof has no magic. A profile's first byte is the key of one of its fields
@@ -104,28 +104,40 @@ mod tests {
 
     #[test]
     fn sniffs_each_format() {
-        assert_eq!(sniff(b"JAVA PROFILE 1.0.2\0"), Some(Format::Hprof));
-        assert_eq!(sniff(b"  {\"snapshot\":{\"meta\":{}}}"), Some(Format::V8));
-        assert_eq!(sniff(b"{\"tracemalloc\": 1}"), Some(Format::Tracemalloc));
-        assert_eq!(sniff(&[0x80, 4, 0x95]), Some(Format::Tracemalloc));
         assert_eq!(
-            sniff(b"ctracemalloc\nSnapshot\n"),
-            Some(Format::Tracemalloc)
-        );
-        assert_eq!(sniff(&[0x0a, 0x04, 0x08, 0x01]), Some(Format::Pprof));
-        assert_eq!(
-            sniff(b"heap_v2/524288\n  t*: 1: 2 [0: 0]\n"),
-            Some(Format::Jemalloc)
+            sniff_head(b"JAVA PROFILE 1.0.2\0"),
+            Some(InputFormat::Hprof)
         );
         assert_eq!(
-            sniff(b"heap profile:    1:  2 [ 1:  2] @ heapprofile\n"),
-            Some(Format::Tcmalloc)
+            sniff_head(b"  {\"snapshot\":{\"meta\":{}}}"),
+            Some(InputFormat::V8)
         );
         assert_eq!(
-            sniff(b"heap profile: 1: 2 [ 3: 4] @ heap/1048576\n"),
-            Some(Format::Pprof)
+            sniff_head(b"{\"tracemalloc\": 1}"),
+            Some(InputFormat::Tracemalloc)
         );
-        assert_eq!(sniff(b"{\"a\": 1}"), None);
-        assert_eq!(sniff(b"\x89PNG\r\n"), None);
+        assert_eq!(sniff_head(&[0x80, 4, 0x95]), Some(InputFormat::Tracemalloc));
+        assert_eq!(
+            sniff_head(b"ctracemalloc\nSnapshot\n"),
+            Some(InputFormat::Tracemalloc)
+        );
+        assert_eq!(
+            sniff_head(&[0x0a, 0x04, 0x08, 0x01]),
+            Some(InputFormat::Pprof)
+        );
+        assert_eq!(
+            sniff_head(b"heap_v2/524288\n  t*: 1: 2 [0: 0]\n"),
+            Some(InputFormat::Jemalloc)
+        );
+        assert_eq!(
+            sniff_head(b"heap profile:    1:  2 [ 1:  2] @ heapprofile\n"),
+            Some(InputFormat::Tcmalloc)
+        );
+        assert_eq!(
+            sniff_head(b"heap profile: 1: 2 [ 3: 4] @ heap/1048576\n"),
+            Some(InputFormat::Pprof)
+        );
+        assert_eq!(sniff_head(b"{\"a\": 1}"), None);
+        assert_eq!(sniff_head(b"\x89PNG\r\n"), None);
     }
 }
