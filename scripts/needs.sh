@@ -12,6 +12,11 @@ NEEDS=(
   "python3 python3"                       # tracemalloc snapshots, CPython's compare_to, the pty helper
   "curl curl"                             # the Python helper served to curl
   "gzip gzip"                             # gzipped snapshots
+  "gcc gcc"                               # native sample apps (C) ...
+  "make make"                             # ... and jemalloc's build for the Rust one
+  "/usr/include/jemalloc/jemalloc.h libjemalloc-dev"        # Debian's jemalloc, profiling built in
+  "/usr/include/gperftools/heap-profiler.h libgoogle-perftools-dev"  # gperftools' tcmalloc
+  "/usr/share/gocode/src/github.com/google/pprof/profile/testdata golang-github-google-pprof-dev"  # pprof's testdata, for the differential test
   "chromium chromium"                     # opens the HTML reports headless, over the DevTools protocol
 )
 

@@ -8,6 +8,7 @@
 pub mod flame;
 pub mod hprof;
 pub mod merge;
+pub mod native;
 pub mod pprof;
 pub mod sniff;
 pub mod suspects;
@@ -18,6 +19,7 @@ use lh_model::{Classify, ErrorClass, InputFormat, Progress, Report};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use lh_native::Symbols;
 pub use sniff::sniff_format;
 
 /// An analysis error, always naming the file it is about.
@@ -108,6 +110,8 @@ pub struct Options {
     pub cumulative: bool,
     /// HPROF: the class histogram only, without the object graph.
     pub histogram_only: bool,
+    /// Native heap profiles: where the mapped binaries are read from.
+    pub symbols: Symbols,
     /// Called as large files are read.
     pub progress: Option<Arc<Progress>>,
 }
@@ -167,6 +171,7 @@ pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Analysis, Error> {
         InputFormat::V8 => v8::diff(paths, opts).map(Analysis::from),
         InputFormat::Hprof => hprof::diff(paths, opts).map(Analysis::from),
         InputFormat::Tracemalloc => tracemalloc::diff(paths, opts).map(Analysis::from),
+        InputFormat::Jemalloc | InputFormat::Tcmalloc => native::diff(paths, opts).map(Analysis::from),
     }
 }
 
@@ -177,6 +182,7 @@ pub fn analyze(path: &Path, opts: &Options) -> Result<Analysis, Error> {
         InputFormat::V8 => v8::analyze(path, opts).map(Analysis::from),
         InputFormat::Hprof => hprof::analyze(path, opts).map(Analysis::from),
         InputFormat::Tracemalloc => tracemalloc::analyze(path, opts).map(Analysis::from),
+        InputFormat::Jemalloc | InputFormat::Tcmalloc => native::analyze(path, opts).map(Analysis::from),
     }
 }
 

@@ -29,13 +29,20 @@ fn granularity(opts: &Options) -> Result<Granularity, Error> {
 }
 
 fn read(path: &Path, opts: &Options) -> Result<(Profile, Summary), Error> {
-    let by = granularity(opts)?;
     let profile = lh_pprof::open(path).map_err(|e| match e {
         lh_pprof::Error::Io(io) => Error::io(path, io),
         other => Error::reader(path, other),
     })?;
-    let summary = lh_pprof::summarize(
-        &profile,
+    let summary = summarize(&profile, path, opts)?;
+    Ok((profile, summary))
+}
+
+/// Groups a profile as the options ask (`--by`, `--sample-index`); shared with
+/// the native formats, which are pprof profiles once symbolized.
+pub(crate) fn summarize(profile: &Profile, path: &Path, opts: &Options) -> Result<Summary, Error> {
+    let by = granularity(opts)?;
+    lh_pprof::summarize(
+        profile,
         &path.display().to_string(),
         by,
         opts.sample_index.as_deref(),
@@ -45,8 +52,7 @@ fn read(path: &Path, opts: &Options) -> Result<(Profile, Summary), Error> {
             Error::Usage(format!("{}: {e}", path.display()))
         }
         other => Error::input(path, other),
-    })?;
-    Ok((profile, summary))
+    })
 }
 
 /// The stacks of the first and the last profile, by the same frame keys

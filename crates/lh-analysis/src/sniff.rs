@@ -4,6 +4,7 @@
 use crate::Error;
 use flate2::read::MultiGzDecoder;
 use lh_model::InputFormat;
+use lh_pprof::legacy::heap::Writer;
 use std::io::Read;
 use std::path::Path;
 
@@ -45,7 +46,7 @@ pub fn sniff_format(path: &Path) -> Result<InputFormat, Error> {
         Error::input(
             path,
             "not a recognized snapshot: expected a pprof profile, a V8 .heapsnapshot, \
-             an HPROF dump or a tracemalloc snapshot (pickle or JSON)",
+             an HPROF dump, a tracemalloc snapshot (pickle or JSON) or a jemalloc/tcmalloc heap profile",
         )
     })
 }
@@ -54,6 +55,13 @@ pub fn sniff_format(path: &Path) -> Result<InputFormat, Error> {
 pub fn sniff_head(head: &[u8]) -> Option<InputFormat> {
     if head.starts_with(b"JAVA PROFILE 1.0.") {
         return Some(InputFormat::Hprof);
+    }
+    match lh_pprof::legacy::heap::sniff(head) {
+        Some(Writer::Jemalloc) => return Some(InputFormat::Jemalloc),
+        Some(Writer::Tcmalloc) => return Some(InputFormat::Tcmalloc),
+        // Go's legacy text is read by the pprof reader, as go tool pprof reads it.
+        Some(Writer::Go) => return Some(InputFormat::Pprof),
+        None => {}
     }
     let text = head.trim_ascii_start();
     if text.starts_with(b"{") {
@@ -115,6 +123,18 @@ mod tests {
         );
         assert_eq!(
             sniff_head(&[0x0a, 0x04, 0x08, 0x01]),
+            Some(InputFormat::Pprof)
+        );
+        assert_eq!(
+            sniff_head(b"heap_v2/524288\n  t*: 1: 2 [0: 0]\n"),
+            Some(InputFormat::Jemalloc)
+        );
+        assert_eq!(
+            sniff_head(b"heap profile:    1:  2 [ 1:  2] @ heapprofile\n"),
+            Some(InputFormat::Tcmalloc)
+        );
+        assert_eq!(
+            sniff_head(b"heap profile: 1: 2 [ 3: 4] @ heap/1048576\n"),
             Some(InputFormat::Pprof)
         );
         assert_eq!(sniff_head(b"{\"a\": 1}"), None);

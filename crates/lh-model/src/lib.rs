@@ -32,6 +32,10 @@ pub enum InputFormat {
     Hprof,
     /// Python `tracemalloc` snapshots, pickled or in leakhound's JSON.
     Tracemalloc,
+    /// jemalloc's heap profile (`prof:true`), symbolized from the binaries.
+    Jemalloc,
+    /// A heap profile from gperftools' tcmalloc (`HEAPPROFILE`) or its sampler.
+    Tcmalloc,
 }
 
 impl fmt::Display for InputFormat {
@@ -41,6 +45,8 @@ impl fmt::Display for InputFormat {
             InputFormat::V8 => "v8",
             InputFormat::Hprof => "hprof",
             InputFormat::Tracemalloc => "tracemalloc",
+            InputFormat::Jemalloc => "jemalloc",
+            InputFormat::Tcmalloc => "tcmalloc",
         })
     }
 }

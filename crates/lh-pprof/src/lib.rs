@@ -6,6 +6,7 @@
 //! type the way `go tool pprof` does. [`diff_profile`] builds the merged profile that
 //! `go tool pprof -diff_base` shows, so a diff can be exported and read back by pprof.
 
+pub mod legacy;
 pub mod program;
 pub mod proto;
 
@@ -65,17 +66,26 @@ pub fn parse(bytes: &[u8]) -> Result<Profile, Error> {
     if bytes.is_empty() {
         return Err(Error::Empty);
     }
-    let profile = if is_gzip(bytes) {
-        let mut raw = Vec::with_capacity(bytes.len() * 4);
-        MultiGzDecoder::new(bytes)
-            .read_to_end(&mut raw)
-            .map_err(Error::Gzip)?;
-        Profile::decode(raw.as_slice())?
+    let raw = gunzip(bytes)?;
+    let profile = if legacy::heap::sniff(&raw).is_some() {
+        legacy::heap::parse(&raw[..])?.profile
     } else {
-        Profile::decode(bytes)?
+        Profile::decode(&raw[..])?
     };
     validate(&profile)?;
     Ok(profile)
+}
+
+/// The bytes themselves, or their gunzipped content when they are gzip.
+pub fn gunzip(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, Error> {
+    if !is_gzip(bytes) {
+        return Ok(bytes.into());
+    }
+    let mut raw = Vec::with_capacity(bytes.len() * 4);
+    MultiGzDecoder::new(bytes)
+        .read_to_end(&mut raw)
+        .map_err(Error::Gzip)?;
+    Ok(raw.into())
 }
 
 /// Checks the invariants every reader of a profile relies on, so that later
@@ -457,6 +467,12 @@ fn count_index(types: &[(&str, &str)], value_ix: usize) -> Option<usize> {
     let (name, unit) = types[value_ix];
     if unit == "count" {
         return Some(value_ix);
+    }
+    // Legacy heap profiles without allocated totals pair `space` with `objects`.
+    if name == "space" {
+        return types
+            .iter()
+            .position(|(t, u)| *u == "count" && *t == "objects");
     }
     let prefix = name
         .strip_suffix("_space")
