@@ -5,7 +5,11 @@
 //! [`lh_model::Summary`] at the granularity the user asks for, picking the sample
 //! type the way `go tool pprof` does. [`diff_profile`] builds the merged profile that
 //! `go tool pprof -diff_base` shows, so a diff can be exported and read back by pprof.
+//!
+//! pprof's legacy formats (gperftools' text and binary profiles, Java's, old
+//! Go runtimes') are read into the same model, as `go tool pprof` reads them.
 
+mod legacy;
 pub mod proto;
 
 use flate2::read::MultiGzDecoder;
@@ -30,6 +34,8 @@ pub enum Error {
     Decode(#[from] prost::DecodeError),
     #[error("not a pprof profile: {0}")]
     Invalid(String),
+    #[error("a legacy pprof profile that cannot be read: {0}")]
+    Legacy(String),
     #[error("the profile has no samples")]
     NoSamples,
     #[error("the profile has no sample type {wanted:?}; it has {have}")]
@@ -48,21 +54,84 @@ pub fn open(path: &Path) -> Result<Profile, Error> {
 }
 
 /// Parses profile bytes, gzip or raw (detected from the magic bytes, never the file name).
+///
+/// As pprof does, bytes that are not a valid `profile.proto` are tried as
+/// each legacy format in turn; if none claims them, the protobuf error stands.
 pub fn parse(bytes: &[u8]) -> Result<Profile, Error> {
     if bytes.is_empty() {
         return Err(Error::Empty);
     }
-    let profile = if is_gzip(bytes) {
+    let unzipped;
+    let raw = if is_gzip(bytes) {
         let mut raw = Vec::with_capacity(bytes.len() * 4);
         MultiGzDecoder::new(bytes)
             .read_to_end(&mut raw)
             .map_err(Error::Gzip)?;
-        Profile::decode(raw.as_slice())?
+        unzipped = raw;
+        unzipped.as_slice()
     } else {
-        Profile::decode(bytes)?
+        bytes
     };
-    validate(&profile)?;
-    Ok(profile)
+    let proto_error = match decode(raw).and_then(|p| validate(&p).map(|()| p)) {
+        Ok(p) => return Ok(p),
+        Err(e) => e,
+    };
+    match legacy::parse(raw) {
+        Ok(p) => validate(&p).map(|()| p),
+        Err(legacy::Failure::Unrecognized) => Err(proto_error),
+        Err(legacy::Failure::Malformed(m)) => Err(Error::Legacy(m)),
+    }
+}
+
+/// Decodes `profile.proto`, keeping strings that are not UTF-8 lossily
+/// (U+FFFD), as pprof (Go strings hold any bytes) shows them.
+fn decode(raw: &[u8]) -> Result<Profile, Error> {
+    match Profile::decode(raw) {
+        Ok(p) => Ok(p),
+        Err(e) => match lossy_string_table(raw) {
+            Some(fixed) => Ok(Profile::decode(fixed.as_slice())?),
+            None => Err(e.into()),
+        },
+    }
+}
+
+/// The message with every string-table entry (field 6) made valid UTF-8,
+/// or `None` when that changes nothing or the message is not well-formed
+/// protobuf at the top level.
+fn lossy_string_table(mut raw: &[u8]) -> Option<Vec<u8>> {
+    use prost::encoding::{decode_key, decode_varint, encode_key, encode_varint, WireType};
+    let mut out = Vec::with_capacity(raw.len());
+    let mut changed = false;
+    while !raw.is_empty() {
+        let start = raw;
+        let (tag, wire) = decode_key(&mut raw).ok()?;
+        let len = match wire {
+            WireType::Varint => {
+                decode_varint(&mut raw).ok()?;
+                0
+            }
+            WireType::SixtyFourBit => 8,
+            WireType::ThirtyTwoBit => 4,
+            WireType::LengthDelimited => usize::try_from(decode_varint(&mut raw).ok()?).ok()?,
+            WireType::StartGroup | WireType::EndGroup => return None,
+        };
+        if raw.len() < len {
+            return None;
+        }
+        let (body, rest) = raw.split_at(len);
+        raw = rest;
+        match (tag, wire) {
+            (6, WireType::LengthDelimited) if std::str::from_utf8(body).is_err() => {
+                let s = String::from_utf8_lossy(body);
+                encode_key(6, WireType::LengthDelimited, &mut out);
+                encode_varint(s.len() as u64, &mut out);
+                out.extend_from_slice(s.as_bytes());
+                changed = true;
+            }
+            _ => out.extend_from_slice(&start[..start.len() - raw.len()]),
+        }
+    }
+    changed.then_some(out)
 }
 
 /// Checks the invariants every reader of a profile relies on, so that later
