@@ -69,7 +69,8 @@ def cpu(word, java):
     for i, s in enumerate(stacks):
         w += [i + 1, len(s)] + s
     w += [0, 1, 0]
-    return b"".join(struct.pack(word, x) for x in w)
+    mask = (1 << (8 * struct.calcsize(word))) - 1
+    return b"".join(struct.pack(word, x & mask) for x in w)
 for word, name in [("<I", "cpu32le"), (">I", "cpu32be"), ("<Q", "cpu64le"), (">Q", "cpu64be")]:
     open(f"{out}/{name}.bin", "wb").write(cpu(word, False) + maps.encode())
 open(f"{out}/java-cpu.bin", "wb").write(cpu("<Q", True) + java_syms.encode())

@@ -192,6 +192,50 @@ fn snapshots_of_different_processes_are_named_as_such() {
     assert!(report.get("churn").is_none());
 }
 
+/// A real snapshot rewritten with what other writers do: a meta that lists
+/// only V8's first 12 node types while nodes use the later ones (a public
+/// Chrome snapshot does this), and 64-bit ids (Julia's writer uses addresses).
+fn as_other_writers_write(src: &Path, dest: &Path) -> usize {
+    let mut v: Value = serde_json::from_slice(&std::fs::read(src).unwrap()).unwrap();
+    let meta = &mut v["snapshot"]["meta"];
+    let fields: Vec<String> = serde_json::from_value(meta["node_fields"].clone()).unwrap();
+    let (t, id) = (
+        fields.iter().position(|f| f == "type").unwrap(),
+        fields.iter().position(|f| f == "id").unwrap(),
+    );
+    meta["node_types"][t].as_array_mut().unwrap().truncate(12);
+    let nodes = v["nodes"].as_array_mut().unwrap();
+    let mut unlisted = 0;
+    for rec in nodes.chunks_mut(fields.len()) {
+        unlisted += usize::from(rec[t].as_u64().unwrap() >= 12);
+        rec[id] = (rec[id].as_u64().unwrap() + (1 << 36)).into();
+    }
+    std::fs::write(dest, serde_json::to_vec(&v).unwrap()).unwrap();
+    unlisted
+}
+
+#[test]
+fn unlisted_node_types_and_wide_ids_read_the_same() {
+    let mut app = App::start("cache");
+    let snaps = app.three();
+    let want = diff(&snaps);
+    let other: Vec<PathBuf> = snaps
+        .iter()
+        .map(|p| {
+            let dest = p.with_extension("other.heapsnapshot");
+            let unlisted = as_other_writers_write(p, &dest);
+            assert!(unlisted > 100, "Node 20 writes symbols and object shapes: {unlisted}");
+            dest
+        })
+        .collect();
+    let got = diff(&other);
+    assert_eq!(got["snapshots"], want["snapshots"].as_array().unwrap().iter().zip(&other)
+        .map(|(s, p)| serde_json::json!({"path": p, "total_bytes": s["total_bytes"], "total_count": s["total_count"]}))
+        .collect::<Vec<_>>());
+    first_suspect(&got, "CachedResponse", "unbounded-collection");
+    assert_eq!(got["suspects"][0]["delta_bytes"], want["suspects"][0]["delta_bytes"]);
+}
+
 /// A tiny snapshot in the format of Node 20: root → Holder → Leaf.
 const TINY: &str = r#"{"snapshot":{"meta":{"node_fields":["type","name","id","self_size","edge_count","trace_node_id","detachedness"],"node_types":[["hidden","array","string","object","code","closure","regexp","number","native","synthetic","concatenated string","sliced string","symbol","bigint","object shape"],"string","number","number","number","number","number"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","internal","hidden","shortcut","weak"],"string_or_number","node"]},"node_count":3,"edge_count":2},
 "nodes":[9,0,1,0,1,0,0,3,1,3,100,1,0,0,3,2,5,50,0,0,0],

@@ -76,9 +76,22 @@ pub fn parse(bytes: &[u8]) -> Result<Profile, Error> {
         Ok(p) => return Ok(p),
         Err(e) => e,
     };
+    read_legacy(raw, || proto_error)
+}
+
+/// Reads bytes as one of pprof's legacy formats only (uncompressed): the
+/// text and binary profiles of gperftools, Java agents and old Go runtimes.
+pub fn parse_legacy(bytes: &[u8]) -> Result<Profile, Error> {
+    read_legacy(bytes, || {
+        Error::Legacy("no legacy pprof format (text or binary) starts like this".into())
+    })
+}
+
+/// A legacy profile; `unrecognized` is the error when no legacy format claims the bytes.
+fn read_legacy(raw: &[u8], unrecognized: impl FnOnce() -> Error) -> Result<Profile, Error> {
     match legacy::parse(raw) {
         Ok(p) => validate(&p).map(|()| p),
-        Err(legacy::Failure::Unrecognized) => Err(proto_error),
+        Err(legacy::Failure::Unrecognized) => Err(unrecognized()),
         Err(legacy::Failure::Malformed(m)) => Err(Error::Legacy(m)),
     }
 }
