@@ -224,7 +224,10 @@ fn unlisted_node_types_and_wide_ids_read_the_same() {
         .map(|p| {
             let dest = p.with_extension("other.heapsnapshot");
             let unlisted = as_other_writers_write(p, &dest);
-            assert!(unlisted > 100, "Node 20 writes symbols and object shapes: {unlisted}");
+            assert!(
+                unlisted > 100,
+                "Node 20 writes symbols and object shapes: {unlisted}"
+            );
             dest
         })
         .collect();
@@ -233,7 +236,10 @@ fn unlisted_node_types_and_wide_ids_read_the_same() {
         .map(|(s, p)| serde_json::json!({"path": p, "total_bytes": s["total_bytes"], "total_count": s["total_count"]}))
         .collect::<Vec<_>>());
     first_suspect(&got, "CachedResponse", "unbounded-collection");
-    assert_eq!(got["suspects"][0]["delta_bytes"], want["suspects"][0]["delta_bytes"]);
+    assert_eq!(
+        got["suspects"][0]["delta_bytes"],
+        want["suspects"][0]["delta_bytes"]
+    );
 }
 
 /// A tiny snapshot in the format of Node 20: root → Holder → Leaf.

@@ -57,7 +57,13 @@ fn go_view(path: &Path) -> Option<View> {
     let types: Vec<String> = lines
         .next()?
         .split_whitespace()
-        .map(|t| t.trim_end_matches("[dflt]").split('/').next().unwrap().to_string())
+        .map(|t| {
+            t.trim_end_matches("[dflt]")
+                .split('/')
+                .next()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     let mut samples: Vec<(Vec<i64>, u64)> = Vec::new();
     for l in lines.by_ref() {
@@ -123,7 +129,11 @@ fn go_view(path: &Path) -> Option<View> {
 
 fn our_view(path: &Path) -> Result<View, String> {
     let p = parse(&std::fs::read(path).unwrap()).map_err(|e| e.to_string())?;
-    let types: Vec<String> = p.sample_types().iter().map(|(t, _)| t.to_string()).collect();
+    let types: Vec<String> = p
+        .sample_types()
+        .iter()
+        .map(|(t, _)| t.to_string())
+        .collect();
     let mut totals = Vec::new();
     let mut by_leaf = Vec::new();
     for i in 0..types.len() {
@@ -202,5 +212,7 @@ fn every_profile_go_tool_pprof_reads_reads_the_same_here() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // pprof's testdata has 16 legacy profiles besides the heap ones.
     assert!(legacy >= 16, "only {legacy} legacy profiles compared");
-    eprintln!("{compared} profiles compared with go tool pprof, {legacy} of them legacy: {names:?}");
+    eprintln!(
+        "{compared} profiles compared with go tool pprof, {legacy} of them legacy: {names:?}"
+    );
 }

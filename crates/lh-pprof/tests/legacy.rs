@@ -89,7 +89,10 @@ fn invalid_utf8_in_the_string_table_is_kept_lossily() {
     p.string_table.push("main.café".into());
     let mut bytes = p.encode_to_vec();
     // "café" → "caf\xff" (same length): no longer UTF-8.
-    let at = bytes.windows(5).position(|w| w == "café".as_bytes()).unwrap();
+    let at = bytes
+        .windows(5)
+        .position(|w| w == "café".as_bytes())
+        .unwrap();
     bytes[at + 3] = 0xff;
     bytes.remove(at + 4);
     // The string's length prefix is one less now.

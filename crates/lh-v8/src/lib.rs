@@ -193,7 +193,9 @@ impl<K: Copy> TypeTable<K> {
     }
 
     fn label(&self, t: u8) -> &str {
-        self.label.get(t as usize).map_or("(unknown)", String::as_str)
+        self.label
+            .get(t as usize)
+            .map_or("(unknown)", String::as_str)
     }
 }
 

@@ -104,7 +104,14 @@ fn view(json: &str) -> (Vec<(String, u64, u64, u64)>, Vec<String>) {
     let d = dominators(g, 0, |e| s.keeps_alive(e));
     let r = retained_sizes(g, &d);
     let nodes = (0..s.node_count() as u32)
-        .map(|n| (s.class_name(n).to_string(), s.id(n), s.self_size(n), r[n as usize]))
+        .map(|n| {
+            (
+                s.class_name(n).to_string(),
+                s.id(n),
+                s.self_size(n),
+                r[n as usize],
+            )
+        })
         .collect();
     let edges = (0..g.edge_count()).map(|e| s.edge_name(e)).collect();
     (nodes, edges)
@@ -114,14 +121,17 @@ const BASE: [&str; 5] = ["type", "name", "id", "self_size", "edge_count"];
 
 #[test]
 fn every_layout_v8_has_written_reads_the_same() {
-    let with = |more: &[&'static str]| -> Vec<&'static str> {
-        BASE.iter().chain(more).copied().collect()
-    };
+    let with =
+        |more: &[&'static str]| -> Vec<&'static str> { BASE.iter().chain(more).copied().collect() };
     // Node 20 and Chromium today: trace_node_id, detachedness, 15 types.
     let current = write(&with(&["trace_node_id", "detachedness"]), 15, |i| i, "");
     let want = view(&current);
     assert_eq!(want.0[4].0, "(symbol)");
-    assert_eq!(want.0[1].3, 100 + 40 + 30 + 16 + 200, "the Cache keeps all but the root");
+    assert_eq!(
+        want.0[1].3,
+        100 + 40 + 30 + 16 + 200,
+        "the Cache keeps all but the root"
+    );
     let layouts = [
         // V8 3.x (2012-2013): five fields, twelve types.
         (with(&[]), 12),
@@ -150,7 +160,11 @@ fn every_layout_v8_has_written_reads_the_same() {
             v.0.iter()
                 .map(|(c, i, s, r)| {
                     // A type beyond the meta's list reads as (unknown).
-                    let c = if c == "(symbol)" && types <= 12 { "(unknown)" } else { c };
+                    let c = if c == "(symbol)" && types <= 12 {
+                        "(unknown)"
+                    } else {
+                        c
+                    };
                     (c.to_string(), *i, *s, *r)
                 })
                 .collect::<Vec<_>>()
@@ -172,7 +186,10 @@ fn types_beyond_the_meta_are_unknown_with_their_number_kept() {
     assert_eq!(s.class_name(4), "(unknown)");
     assert_eq!(s.edge_kind(0), EdgeKind::Other);
     assert_eq!(s.edge_type_index(0), 9);
-    assert!(s.keeps_alive(0), "an unknown edge is a reference, as DevTools counts it");
+    assert!(
+        s.keeps_alive(0),
+        "an unknown edge is a reference, as DevTools counts it"
+    );
     // Names of types V8 does not write (Julia's) are DevTools' `(name)`.
     let julia = json.replacen("\"synthetic\"", "\"jl_task_t\"", 1);
     let s = parse(julia.as_bytes(), ALL).unwrap();
@@ -215,7 +232,10 @@ fn what_leaves_no_graph_is_refused_with_its_offset() {
     // Fewer edges than the nodes announce.
     let short = json.replacen(",1,1,25]", "]", 1);
     let e = parse(short.as_bytes(), ALL).err().unwrap().to_string();
-    assert!(e.contains("announce 6 edges") && e.contains("at byte"), "{e}");
+    assert!(
+        e.contains("announce 6 edges") && e.contains("at byte"),
+        "{e}"
+    );
     // An edge to the middle of a node record.
     let inside = json.replacen("[5,7,5,", "[5,7,6,", 1);
     let at = inside.find("[5,7,6,").unwrap() + 5;

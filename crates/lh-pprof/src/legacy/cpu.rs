@@ -83,7 +83,13 @@ fn samples(w: &mut Words, adjust: bool, l: &mut Legacy) -> Result<(), Failure> {
         let addrs = addrs
             .into_iter()
             .enumerate()
-            .map(|(i, a)| if adjust && i > 0 { a.wrapping_sub(1) } else { a })
+            .map(|(i, a)| {
+                if adjust && i > 0 {
+                    a.wrapping_sub(1)
+                } else {
+                    a
+                }
+            })
             .collect();
         l.samples.push(Sample {
             addrs,

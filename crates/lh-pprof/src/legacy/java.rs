@@ -3,7 +3,9 @@
 //! `0xADDR function (File.java:line)` line per frame. The CPU profile's
 //! binary samples end with the same symbol lines.
 
-use super::{hex_addresses, scale_heap_sample, text::parse_go_int, Failure, Legacy, Sample, Symbol};
+use super::{
+    hex_addresses, scale_heap_sample, text::parse_go_int, Failure, Legacy, Sample, Symbol,
+};
 use regex::Regex;
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -52,8 +54,7 @@ pub(super) fn parse(data: &[u8]) -> Result<Legacy, Failure> {
 
 /// The `attribute = value` lines; returns where the samples start.
 fn header(kind: Kind, b: &[u8], l: &mut Legacy) -> Result<usize, Failure> {
-    static ATTRIBUTE: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"([\w ]+)=([\w ]+)").unwrap());
+    static ATTRIBUTE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"([\w ]+)=([\w ]+)").unwrap());
     for (at, line) in terminated(b) {
         if line.is_empty() {
             continue;
@@ -142,8 +143,11 @@ pub(super) fn symbols(b: &[u8], l: &mut Legacy) -> Result<(), Failure> {
     static FILE_LINE: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"^(.*)\s+\((.+):(-?[[:digit:]]+)\)$").unwrap());
     static PATH: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(.*)\s+\((.*)\)$").unwrap());
-    let used: std::collections::HashSet<u64> =
-        l.samples.iter().flat_map(|s| s.addrs.iter().copied()).collect();
+    let used: std::collections::HashSet<u64> = l
+        .samples
+        .iter()
+        .flat_map(|s| s.addrs.iter().copied())
+        .collect();
     // pprof keeps one function per name, with the file it was first seen in.
     let mut file_of: HashMap<String, String> = HashMap::new();
     for line in String::from_utf8_lossy(b).lines() {

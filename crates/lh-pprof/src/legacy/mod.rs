@@ -348,23 +348,11 @@ fn parse_mappings<'a>(lines: impl Iterator<Item = std::borrow::Cow<'a, str>>) ->
         }
         let (start, end, perm, offset, file, build_id);
         if let Some(c) = PROC_MAPS.captures(&line) {
-            (start, end, perm, offset, file, build_id) = (
-                c.get(1),
-                c.get(2),
-                c.get(3),
-                c.get(4),
-                c.get(5),
-                None,
-            );
+            (start, end, perm, offset, file, build_id) =
+                (c.get(1), c.get(2), c.get(3), c.get(4), c.get(5), None);
         } else if let Some(c) = BRIEF_MAPS.captures(&line) {
-            (start, end, perm, file, offset, build_id) = (
-                c.get(1),
-                c.get(2),
-                c.get(3),
-                c.get(4),
-                c.get(5),
-                c.get(6),
-            );
+            (start, end, perm, file, offset, build_id) =
+                (c.get(1), c.get(2), c.get(3), c.get(4), c.get(5), c.get(6));
         } else {
             if let Some((k, v)) = line.split_once('=') {
                 vars.push((format!("${}", k.trim()), v.trim().to_string()));
@@ -449,7 +437,10 @@ fn adjacent(a: &Mapping, b: &Mapping) -> bool {
     if a.limit != b.start {
         return false;
     }
-    if a.offset != 0 && b.offset != 0 && a.offset.wrapping_add(a.limit.wrapping_sub(a.start)) != b.offset {
+    if a.offset != 0
+        && b.offset != 0
+        && a.offset.wrapping_add(a.limit.wrapping_sub(a.start)) != b.offset
+    {
         return false;
     }
     true

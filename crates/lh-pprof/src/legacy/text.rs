@@ -75,8 +75,10 @@ fn calls(mut addrs: Vec<u64>, keep_leaf: bool) -> Vec<u64> {
 /// gperftools' heap growth stacks: where the heap grew, never scaled.
 pub(super) fn parse_growth(data: &[u8]) -> Result<Legacy, Failure> {
     static HEADER: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"heap profile: *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] @ (growthz?|fragmentationz?)")
-            .unwrap()
+        Regex::new(
+            r"heap profile: *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] @ (growthz?|fragmentationz?)",
+        )
+        .unwrap()
     });
     static SAMPLE: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"(-?\d+): *(-?\d+) *\[ *(\d+): *(\d+) *] @([ x0-9a-f]*)").unwrap()
@@ -98,9 +100,9 @@ pub(super) fn parse_growth(data: &[u8]) -> Result<Legacy, Failure> {
         if is_memory_map_sentinel(line) {
             break;
         }
-        let c = SAMPLE.captures(line).ok_or_else(|| {
-            Failure::Malformed(format!("not a heap sample line: {line:?}"))
-        })?;
+        let c = SAMPLE
+            .captures(line)
+            .ok_or_else(|| Failure::Malformed(format!("not a heap sample line: {line:?}")))?;
         let count = number(&c[1], line)?;
         let size = number(&c[2], line)?;
         if count == 0 && size != 0 {
