@@ -32,11 +32,9 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn exercise(bytes: &[u8]) {
-    for r in [parse(bytes), parse_legacy(bytes)] {
-        if let Ok(p) = r {
-            for i in 0..p.sample_type.len() {
-                let _ = summarize(&p, "x", Granularity::Line, Some(&i.to_string()));
-            }
+    for p in [parse(bytes), parse_legacy(bytes)].into_iter().flatten() {
+        for i in 0..p.sample_type.len() {
+            let _ = summarize(&p, "x", Granularity::Line, Some(&i.to_string()));
         }
     }
 }

@@ -98,7 +98,9 @@ fn write(fields: &[&str], types: usize, ids: impl Fn(u64) -> u64, extra: &str) -
 
 /// What a report can see of a snapshot: per node its class, id, size and
 /// retained size; per edge its name.
-fn view(json: &str) -> (Vec<(String, u64, u64, u64)>, Vec<String>) {
+type View = (Vec<(String, u64, u64, u64)>, Vec<String>);
+
+fn view(json: &str) -> View {
     let s = parse(json.as_bytes(), ALL).unwrap_or_else(|e| panic!("{e}\n{json}"));
     let g = s.graph();
     let d = dominators(g, 0, |e| s.keeps_alive(e));
@@ -156,7 +158,7 @@ fn every_layout_v8_has_written_reads_the_same() {
     ];
     for (fields, types) in layouts {
         let got = view(&write(&fields, types, |i| i, ""));
-        let known = |v: &(Vec<(String, u64, u64, u64)>, Vec<String>)| {
+        let known = |v: &View| {
             v.0.iter()
                 .map(|(c, i, s, r)| {
                     // A type beyond the meta's list reads as (unknown).
