@@ -55,6 +55,10 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
     if head.starts_with(b"JAVA PROFILE 1.0.") {
         return Some(Format::Hprof);
     }
+    // pprof's legacy profiles (gperftools, Java, old Go runtimes) have headers, not magic.
+    if lh_pprof::is_legacy(head) {
+        return Some(Format::Pprof);
+    }
     let text = head.trim_ascii_start();
     if text.starts_with(b"{") {
         let s = String::from_utf8_lossy(&text[..text.len().min(4096)]);
@@ -105,6 +109,16 @@ mod tests {
             Some(Format::Tracemalloc)
         );
         assert_eq!(sniff(&[0x0a, 0x04, 0x08, 0x01]), Some(Format::Pprof));
+        for legacy in [
+            &b"--- contentionz 1 ---\ncycles/second = 100\n"[..],
+            b"heap profile: 1: 2 [ 1: 2] @ growthz\n",
+            b"# comment\ngoroutine profile: total 3\n",
+            b"--- threadz 1 ---\n",
+            b"--- heapz 1 ---\nformat = java\n",
+            b"\0\0\0\0\x03\0\0\0\0\0\0\0\x10\x27\0\0\0\0\0\0",
+        ] {
+            assert_eq!(sniff(legacy), Some(Format::Pprof), "{legacy:?}");
+        }
         assert_eq!(sniff(b"{\"a\": 1}"), None);
         assert_eq!(sniff(b"\x89PNG\r\n"), None);
     }

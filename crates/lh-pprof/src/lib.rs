@@ -79,6 +79,12 @@ pub fn parse(bytes: &[u8]) -> Result<Profile, Error> {
     read_legacy(raw, || proto_error)
 }
 
+/// Whether the head of a (decompressed) file starts as one of pprof's legacy
+/// formats; they have no magic, only headers.
+pub fn is_legacy(head: &[u8]) -> bool {
+    legacy::sniff(head)
+}
+
 /// Reads bytes as one of pprof's legacy formats only (uncompressed): the
 /// text and binary profiles of gperftools, Java agents and old Go runtimes.
 pub fn parse_legacy(bytes: &[u8]) -> Result<Profile, Error> {

@@ -37,7 +37,9 @@ impl<'a> Words<'a> {
     }
 }
 
-pub(super) fn parse(data: &[u8]) -> Result<Legacy, Failure> {
+/// The header `0, 3, 0|1, period, 0` in the first word layout that fits:
+/// the words after it, the period in microseconds and whether it is Java's.
+fn header(data: &[u8]) -> Option<(Words<'_>, u64, bool)> {
     for (wide, big) in [(false, false), (false, true), (true, false), (true, true)] {
         let mut w = Words {
             rest: Some(data),
@@ -45,18 +47,25 @@ pub(super) fn parse(data: &[u8]) -> Result<Legacy, Failure> {
             big,
         };
         let h: [u64; 5] = std::array::from_fn(|_| w.next());
-        if w.rest.is_none() || h[0] != 0 || h[1] != 3 || h[3] == 0 || h[4] != 0 {
-            continue;
+        if w.rest.is_some() && h[0] == 0 && h[1] == 3 && h[2] <= 1 && h[3] != 0 && h[4] == 0 {
+            return Some((w, h[3], h[2] == 1));
         }
-        // The fourth word is the sampling period in microseconds.
-        let period = (h[3] as i64).wrapping_mul(1000);
-        return match h[2] {
-            0 => cpp(w, period),
-            1 => java_cpu(w, period),
-            _ => continue,
-        };
     }
-    Err(Failure::Unrecognized)
+    None
+}
+
+pub(super) fn sniff(head: &[u8]) -> bool {
+    header(head).is_some()
+}
+
+pub(super) fn parse(data: &[u8]) -> Result<Legacy, Failure> {
+    let (w, micros, java) = header(data).ok_or(Failure::Unrecognized)?;
+    let period = (micros as i64).wrapping_mul(1000);
+    if java {
+        java_cpu(w, period)
+    } else {
+        cpp(w, period)
+    }
 }
 
 fn new_profile(period: i64) -> Legacy {

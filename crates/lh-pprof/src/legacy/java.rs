@@ -31,15 +31,23 @@ fn terminated(b: &[u8]) -> impl Iterator<Item = (usize, String)> + '_ {
     })
 }
 
-pub(super) fn parse(data: &[u8]) -> Result<Legacy, Failure> {
-    let Some(nl) = data.iter().position(|&c| c == b'\n') else {
-        return Err(Failure::Unrecognized);
-    };
+/// The profile's kind by its first line, and where its body starts.
+fn header_line(data: &[u8]) -> Option<(Kind, usize)> {
+    let nl = data.iter().position(|&c| c == b'\n')?;
     let kind = match String::from_utf8_lossy(&data[..nl]).trim() {
         "--- heapz 1 ---" => Kind::Heap,
         "--- contentionz 1 ---" => Kind::Contention,
-        _ => return Err(Failure::Unrecognized),
+        _ => return None,
     };
+    Some((kind, nl))
+}
+
+pub(super) fn sniff(head: &[u8]) -> bool {
+    header_line(head).is_some()
+}
+
+pub(super) fn parse(data: &[u8]) -> Result<Legacy, Failure> {
+    let (kind, nl) = header_line(data).ok_or(Failure::Unrecognized)?;
     let mut l = Legacy {
         period_type: Some((String::new(), String::new())),
         addressless: true,

@@ -49,6 +49,12 @@ const READERS: &[Reader] = &[
     java::parse,
 ];
 
+/// Whether the head of a file (its first kilobytes) starts as one of the
+/// legacy formats does: for telling formats apart without reading it all.
+pub(crate) fn sniff(head: &[u8]) -> bool {
+    cpu::sniff(head) || text::sniff(head) || java::sniff(head)
+}
+
 /// Reads a legacy profile, or says that none of the formats is this one.
 pub(crate) fn parse(data: &[u8]) -> Result<Profile, Failure> {
     for read in READERS {

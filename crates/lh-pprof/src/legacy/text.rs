@@ -56,6 +56,32 @@ impl<'a> Lines<'a> {
     }
 }
 
+static GROWTH: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"heap profile: *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] @ (growthz?|fragmentationz?)")
+        .unwrap()
+});
+static COUNT_START: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\A(\S+) profile: total \d+\z").unwrap());
+static THREADZ: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"--- threadz \d+ ---").unwrap());
+static THREAD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"--- Thread ([[:xdigit:]]+) \(name: (.*)/(\d+)\) stack: ---").unwrap()
+});
+const CONTENTION: [&str; 3] = ["--- contentionz ", "--- mutex:", "--- contention:"];
+
+/// Whether the head of a file starts as one of these formats does.
+pub(super) fn sniff(head: &[u8]) -> bool {
+    let ls = Lines::new(head);
+    let first = ls.current();
+    let mut skipped = Lines::new(head);
+    skipped.skip_comments();
+    let header = skipped.current();
+    GROWTH.is_match(first)
+        || CONTENTION.iter().any(|p| first.starts_with(p))
+        || COUNT_START.is_match(header)
+        || THREADZ.is_match(header)
+        || THREAD.is_match(header)
+}
+
 fn number(s: &str, line: &str) -> Result<i64, Failure> {
     s.parse()
         .map_err(|_| Failure::Malformed(format!("bad number {s:?} in {line:?}")))
@@ -74,17 +100,11 @@ fn calls(mut addrs: Vec<u64>, keep_leaf: bool) -> Vec<u64> {
 
 /// gperftools' heap growth stacks: where the heap grew, never scaled.
 pub(super) fn parse_growth(data: &[u8]) -> Result<Legacy, Failure> {
-    static HEADER: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(
-            r"heap profile: *(\d+): *(\d+) *\[ *(\d+): *(\d+) *\] @ (growthz?|fragmentationz?)",
-        )
-        .unwrap()
-    });
     static SAMPLE: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"(-?\d+): *(-?\d+) *\[ *(\d+): *(\d+) *] @([ x0-9a-f]*)").unwrap()
     });
     let mut ls = Lines::new(data);
-    if !HEADER.is_match(ls.current()) {
+    if !GROWTH.is_match(ls.current()) {
         Err(Unrecognized)?;
     }
     let mut l = Legacy::new(
@@ -122,13 +142,11 @@ pub(super) fn parse_growth(data: &[u8]) -> Result<Legacy, Failure> {
 
 /// Go's count profiles in text (`goroutine`, `threadcreate`, debug=1).
 pub(super) fn parse_go_count(data: &[u8]) -> Result<Legacy, Failure> {
-    static START: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"\A(\S+) profile: total \d+\z").unwrap());
     static COUNT: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"\A(\d+) @(( 0x[0-9a-f]+)+)\z").unwrap());
     let mut ls = Lines::new(data);
     ls.skip_comments();
-    let Some(c) = START.captures(ls.current()) else {
+    let Some(c) = COUNT_START.captures(ls.current()) else {
         Err(Unrecognized)?
     };
     let kind = c[1].to_string();
@@ -156,10 +174,6 @@ pub(super) fn parse_go_count(data: &[u8]) -> Result<Legacy, Failure> {
 
 /// Thread listings: one stack per thread, `same as previous` counting one more.
 pub(super) fn parse_thread(data: &[u8]) -> Result<Legacy, Failure> {
-    static THREADZ: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"--- threadz \d+ ---").unwrap());
-    static THREAD: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"--- Thread ([[:xdigit:]]+) \(name: (.*)/(\d+)\) stack: ---").unwrap()
-    });
     let mut ls = Lines::new(data);
     ls.skip_comments();
     if THREADZ.is_match(ls.current()) {
@@ -221,11 +235,7 @@ pub(super) fn parse_contention(data: &[u8]) -> Result<Legacy, Failure> {
     static SAMPLE: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"(\d+) *(\d+) @([ x0-9a-f]*)").unwrap());
     let mut ls = Lines::new(data);
-    let first = ls.current();
-    if !["--- contentionz ", "--- mutex:", "--- contention:"]
-        .iter()
-        .any(|p| first.starts_with(p))
-    {
+    if !CONTENTION.iter().any(|p| ls.current().starts_with(p)) {
         Err(Unrecognized)?;
     }
     let mut l = Legacy::new(
