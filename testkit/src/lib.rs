@@ -155,6 +155,86 @@ pub fn go_app(name: &str) -> PathBuf {
     out
 }
 
+/// The allocators a native sample app is linked with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allocator {
+    /// glibc's malloc: no profiler of its own.
+    Glibc,
+    /// Debian's libjemalloc (profiling built in, `MALLOC_CONF=prof:true`).
+    Jemalloc,
+    /// gperftools' tcmalloc (`HEAPPROFILE`).
+    Tcmalloc,
+}
+
+/// Builds the C sample app `testkit/apps/native/leaky.c` with the machine's `cc`
+/// and debug info, as `leaky` or (with `bounded`) as its bounded twin, linked
+/// with `alloc`. Tests fail, not skip, when the compiler or a library is
+/// missing: CI installs libjemalloc-dev and libgoogle-perftools-dev.
+pub fn native_app(bounded: bool, alloc: Allocator) -> PathBuf {
+    let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let src = repo_root().join("testkit/apps/native/leaky.c");
+    let name = format!(
+        "native-{}-{alloc:?}",
+        if bounded { "bounded" } else { "leaky" }
+    )
+    .to_lowercase();
+    let out = build_dir().join(&name);
+    let tmp = build_dir().join(format!("{name}.{}.tmp", std::process::id()));
+    let mut cc = Command::new("cc");
+    cc.args(["-g", "-O1", "-fno-omit-frame-pointer", "-o"])
+        .arg(&tmp)
+        .arg(&src);
+    if bounded {
+        cc.arg("-DBOUNDED");
+    }
+    match alloc {
+        Allocator::Glibc => {}
+        Allocator::Jemalloc => {
+            cc.arg("-ljemalloc");
+        }
+        Allocator::Tcmalloc => {
+            cc.arg("-ltcmalloc");
+        }
+    }
+    let status = cc
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run `cc` (apt-get install gcc): {e}"));
+    assert!(status.success(), "cc of {} failed", src.display());
+    std::fs::rename(&tmp, &out).expect("rename built binary");
+    out
+}
+
+/// Builds the Rust sample app `testkit/apps/native/rust` (tikv-jemallocator with
+/// profiling) in release mode with debug info, offline when its dependencies are
+/// already in the registry cache. It is its own Cargo project, outside the workspace.
+pub fn rust_native_app() -> PathBuf {
+    let _g = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = repo_root().join("testkit/apps/native/rust");
+    let target = build_dir().join("rust-native");
+    let build = |offline: bool| {
+        let mut c = Command::new(env!("CARGO"));
+        c.args(["build", "--release", "--locked", "--quiet"])
+            .arg("--target-dir")
+            .arg(&target)
+            .current_dir(&dir)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_TARGET_DIR");
+        if offline {
+            c.arg("--offline");
+        }
+        c.status()
+            .unwrap_or_else(|e| panic!("cannot run cargo for {}: {e}", dir.display()))
+    };
+    if !build(true).success() {
+        assert!(
+            build(false).success(),
+            "cargo build of {} failed",
+            dir.display()
+        );
+    }
+    target.join("release/leaky-rust")
+}
+
 /// Starts a sample app binary that prints `listening on ADDR`; returns the guard and ADDR.
 pub fn start_listening(mut cmd: Command) -> (Proc, String) {
     cmd.env("LISTEN", "127.0.0.1:0");

@@ -120,9 +120,13 @@ pub enum OutputFormat {
 /// How snapshots are grouped and read.
 #[derive(Args, Debug)]
 pub struct SnapshotOpts {
-    /// Grouping: function, line or file (pprof); lineno, filename or traceback (tracemalloc).
+    /// Grouping: function, line or file (pprof, jemalloc, tcmalloc); lineno, filename or traceback (tracemalloc).
     #[arg(long)]
     pub by: Option<String>,
+    /// jemalloc/tcmalloc: a directory holding the target's binaries and libraries, copied out
+    /// of its container (DIR/usr/bin/app or DIR/app); default: their paths on this machine.
+    #[arg(long, value_name = "DIR")]
+    pub symbols: Option<PathBuf>,
     /// tracemalloc: count each trace in every frame of its traceback, as compare_to(cumulative=True).
     #[arg(long)]
     pub cumulative: bool,

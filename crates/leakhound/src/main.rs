@@ -141,6 +141,10 @@ fn options(o: &cli::SnapshotOpts) -> Options {
         sample_index: o.sample_index.clone(),
         histogram_only: o.histogram_only,
         cumulative: o.cumulative,
+        symbols: o
+            .symbols
+            .clone()
+            .map_or(lh_analysis::Symbols::Local, lh_analysis::Symbols::Dir),
         ..Default::default()
     }
 }

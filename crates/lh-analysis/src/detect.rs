@@ -4,6 +4,7 @@
 use crate::Error;
 use flate2::read::MultiGzDecoder;
 use lh_model::Format;
+use lh_pprof::legacy::heap::Writer;
 use std::io::Read;
 use std::path::Path;
 
@@ -45,7 +46,7 @@ pub fn detect(path: &Path) -> Result<Format, Error> {
         Error::input(
             path,
             "not a recognized snapshot: expected a pprof profile, a V8 .heapsnapshot, \
-             an HPROF dump or a tracemalloc snapshot (pickle or JSON)",
+             an HPROF dump, a tracemalloc snapshot (pickle or JSON) or a jemalloc/tcmalloc heap profile",
         )
     })
 }
@@ -54,6 +55,13 @@ pub fn detect(path: &Path) -> Result<Format, Error> {
 pub fn sniff(head: &[u8]) -> Option<Format> {
     if head.starts_with(b"JAVA PROFILE 1.0.") {
         return Some(Format::Hprof);
+    }
+    match lh_pprof::legacy::heap::sniff(head) {
+        Some(Writer::Jemalloc) => return Some(Format::Jemalloc),
+        Some(Writer::Tcmalloc) => return Some(Format::Tcmalloc),
+        // Go's legacy text is read by the pprof reader, as go tool pprof reads it.
+        Some(Writer::Go) => return Some(Format::Pprof),
+        None => {}
     }
     // pprof's legacy profiles (gperftools, Java, old Go runtimes) have headers, not magic.
     if lh_pprof::is_legacy(head) {
@@ -109,6 +117,18 @@ mod tests {
             Some(Format::Tracemalloc)
         );
         assert_eq!(sniff(&[0x0a, 0x04, 0x08, 0x01]), Some(Format::Pprof));
+        assert_eq!(
+            sniff(b"heap_v2/524288\n  t*: 1: 2 [0: 0]\n"),
+            Some(Format::Jemalloc)
+        );
+        assert_eq!(
+            sniff(b"heap profile:    1:  2 [ 1:  2] @ heapprofile\n"),
+            Some(Format::Tcmalloc)
+        );
+        assert_eq!(
+            sniff(b"heap profile: 1: 2 [ 3: 4] @ heap/1048576\n"),
+            Some(Format::Pprof)
+        );
         for legacy in [
             &b"--- contentionz 1 ---\ncycles/second = 100\n"[..],
             b"heap profile: 1: 2 [ 1: 2] @ growthz\n",

@@ -8,6 +8,7 @@
 pub mod detect;
 pub mod hprof;
 pub mod merge;
+pub mod native;
 pub mod pprof;
 pub mod suspects;
 pub mod tracemalloc;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use detect::detect;
+pub use lh_native::Symbols;
 
 /// Whether an error is the user's input (exit 2) or the environment (exit 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +88,8 @@ pub struct Options {
     pub cumulative: bool,
     /// HPROF: the class histogram only, without the object graph.
     pub histogram_only: bool,
+    /// Native heap profiles: where the mapped binaries are read from.
+    pub symbols: Symbols,
     /// Called as large files are read.
     pub progress: Option<Arc<Progress>>,
 }
@@ -127,6 +131,7 @@ pub fn diff_files(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
         Format::V8 => v8::diff(paths, opts),
         Format::Hprof => hprof::diff(paths, opts),
         Format::Tracemalloc => tracemalloc::diff(paths, opts),
+        Format::Jemalloc | Format::Tcmalloc => native::diff(paths, opts),
     }
 }
 
@@ -137,6 +142,7 @@ pub fn analyze_file(path: &Path, opts: &Options) -> Result<Report, Error> {
         Format::V8 => v8::analyze(path, opts),
         Format::Hprof => hprof::analyze(path, opts),
         Format::Tracemalloc => tracemalloc::analyze(path, opts),
+        Format::Jemalloc | Format::Tcmalloc => native::analyze(path, opts),
     }
 }
 

@@ -20,6 +20,10 @@ pub enum Format {
     V8,
     Hprof,
     Tracemalloc,
+    /// jemalloc's heap profile (`prof:true`), symbolized from the binaries.
+    Jemalloc,
+    /// A heap profile from gperftools' tcmalloc (`HEAPPROFILE`) or its sampler.
+    Tcmalloc,
 }
 
 impl fmt::Display for Format {
@@ -29,6 +33,8 @@ impl fmt::Display for Format {
             Format::V8 => "v8",
             Format::Hprof => "hprof",
             Format::Tracemalloc => "tracemalloc",
+            Format::Jemalloc => "jemalloc",
+            Format::Tcmalloc => "tcmalloc",
         })
     }
 }

@@ -9,7 +9,7 @@
 //! pprof's legacy formats (gperftools' text and binary profiles, Java's, old
 //! Go runtimes') are read into the same model, as `go tool pprof` reads them.
 
-mod legacy;
+pub mod legacy;
 pub mod proto;
 
 use flate2::read::MultiGzDecoder;
@@ -61,22 +61,19 @@ pub fn parse(bytes: &[u8]) -> Result<Profile, Error> {
     if bytes.is_empty() {
         return Err(Error::Empty);
     }
-    let unzipped;
-    let raw = if is_gzip(bytes) {
-        let mut raw = Vec::with_capacity(bytes.len() * 4);
-        MultiGzDecoder::new(bytes)
-            .read_to_end(&mut raw)
-            .map_err(Error::Gzip)?;
-        unzipped = raw;
-        unzipped.as_slice()
-    } else {
-        bytes
-    };
-    let proto_error = match decode(raw).and_then(|p| validate(&p).map(|()| p)) {
+    let raw = gunzip(bytes)?;
+    // The heap text formats (gperftools, tcmalloc, jemalloc, Go's debug=1)
+    // have their own reader, which keeps what a symbolizer needs.
+    if legacy::heap::sniff(&raw).is_some() {
+        let profile = legacy::heap::parse(&raw[..])?.profile;
+        validate(&profile)?;
+        return Ok(profile);
+    }
+    let proto_error = match decode(&raw).and_then(|p| validate(&p).map(|()| p)) {
         Ok(p) => return Ok(p),
         Err(e) => e,
     };
-    read_legacy(raw, || proto_error)
+    read_legacy(&raw, || proto_error)
 }
 
 /// Whether the head of a (decompressed) file starts as one of pprof's legacy
@@ -151,6 +148,18 @@ fn lossy_string_table(mut raw: &[u8]) -> Option<Vec<u8>> {
         }
     }
     changed.then_some(out)
+}
+
+/// The bytes themselves, or their gunzipped content when they are gzip.
+pub fn gunzip(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, Error> {
+    if !is_gzip(bytes) {
+        return Ok(bytes.into());
+    }
+    let mut raw = Vec::with_capacity(bytes.len() * 4);
+    MultiGzDecoder::new(bytes)
+        .read_to_end(&mut raw)
+        .map_err(Error::Gzip)?;
+    Ok(raw.into())
 }
 
 /// Checks the invariants every reader of a profile relies on, so that later
@@ -484,6 +493,12 @@ fn count_index(types: &[(&str, &str)], value_ix: usize) -> Option<usize> {
     let (name, unit) = types[value_ix];
     if unit == "count" {
         return Some(value_ix);
+    }
+    // Legacy heap profiles without allocated totals pair `space` with `objects`.
+    if name == "space" {
+        return types
+            .iter()
+            .position(|(t, u)| *u == "count" && *t == "objects");
     }
     let prefix = name
         .strip_suffix("_space")

@@ -11,6 +11,7 @@
 //! function names.
 
 mod cpu;
+pub mod heap;
 mod java;
 mod text;
 
