@@ -311,3 +311,36 @@ fn html_report_in_a_browser_names_the_leak() {
     let files: Vec<&Path> = heaps.iter().map(PathBuf::as_path).collect();
     common::html_diff_names(&files, app.dir.path(), "main.(*registry).track", "pprof");
 }
+
+/// pprof's legacy profiles from its own testdata (Debian's
+/// golang-github-google-pprof-dev): told apart by content and read as
+/// `go tool pprof` reads them (the lh-pprof differential test checks every
+/// value); here, the binary takes them end to end.
+#[test]
+fn legacy_profiles_are_detected_and_read() {
+    let dir = Path::new("/usr/share/gocode/src/github.com/google/pprof/profile/testdata");
+    assert!(
+        dir.is_dir(),
+        "install golang-github-google-pprof-dev (as .ci/run does)"
+    );
+    for (file, unit, top) in [
+        ("java.heap", "bytes", "com.example.function02b"),
+        ("java.contention", "microseconds", "com.example.function0d"),
+        ("cppbench.contention", "nanoseconds", "0xbccc96"),
+    ] {
+        let path = dir.join(file);
+        let r = json_of(&leakhound(&["analyze", "--format", "json", s(&path)]));
+        assert_eq!(r["format"], "pprof", "{file}");
+        assert_eq!(r["unit"], unit, "{file}");
+        assert_eq!(r["groups"][0]["key"], top, "{file}: {:#}", r["groups"][0]);
+        // The same file twice: nothing grows.
+        let d = json_of(&leakhound(&[
+            "diff",
+            "--format",
+            "json",
+            s(&path),
+            s(&path),
+        ]));
+        assert_eq!(d["suspects"], serde_json::json!([]), "{file}");
+    }
+}

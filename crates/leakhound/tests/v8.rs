@@ -192,6 +192,79 @@ fn snapshots_of_different_processes_are_named_as_such() {
     assert!(report.get("churn").is_none());
 }
 
+/// A real snapshot rewritten with what other writers do: a meta that lists
+/// only V8's first 12 node types while nodes use the later ones (a public
+/// Chrome snapshot does this), and 64-bit ids (Julia's writer uses addresses).
+/// Rewritten as text, so that everything else stays where V8 put it.
+fn as_other_writers_write(src: &Path, dest: &Path) -> usize {
+    let text = std::fs::read_to_string(src).unwrap();
+    let head_end = text.find("\"nodes\":[").unwrap();
+    let head: Value = serde_json::from_str(&format!(
+        "{}}}",
+        &text[..head_end].trim_end().trim_end_matches(',')
+    ))
+    .unwrap();
+    let fields: Vec<String> =
+        serde_json::from_value(head["snapshot"]["meta"]["node_fields"].clone()).unwrap();
+    let (t, id) = (
+        fields.iter().position(|f| f == "type").unwrap(),
+        fields.iter().position(|f| f == "id").unwrap(),
+    );
+    // The types list ends `…,"sliced string","symbol","bigint",…]`: cut it after the 12th.
+    let twelfth = text.find(r#""sliced string""#).unwrap() + r#""sliced string""#.len();
+    let list_end = twelfth + text[twelfth..].find(']').unwrap();
+    let head = format!("{}{}", &text[..twelfth], &text[list_end..head_end]);
+    let body_start = head_end + "\"nodes\":[".len();
+    let body_end = body_start + text[body_start..].find(']').unwrap();
+    let mut values: Vec<u64> = text[body_start..body_end]
+        .split(',')
+        .map(|v| v.trim().parse().unwrap())
+        .collect();
+    let mut unlisted = 0;
+    for rec in values.chunks_mut(fields.len()) {
+        unlisted += usize::from(rec[t] >= 12);
+        rec[id] += 1 << 36;
+    }
+    let nodes: Vec<String> = values.iter().map(u64::to_string).collect();
+    let out = format!("{head}\"nodes\":[{}{}", nodes.join(","), &text[body_end..]);
+    std::fs::write(dest, out).unwrap();
+    unlisted
+}
+
+#[test]
+fn unlisted_node_types_and_wide_ids_read_the_same() {
+    let mut app = App::start("cache");
+    let snaps = app.three();
+    let want = diff(&snaps);
+    let other: Vec<PathBuf> = snaps
+        .iter()
+        .map(|p| {
+            let dest = p.with_extension("other.heapsnapshot");
+            let unlisted = as_other_writers_write(p, &dest);
+            assert!(
+                unlisted > 100,
+                "Node 20 writes symbols and object shapes: {unlisted}"
+            );
+            dest
+        })
+        .collect();
+    let got = diff(&other);
+    for (g, w) in got["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(want["snapshots"].as_array().unwrap())
+    {
+        assert_eq!(g["total_bytes"], w["total_bytes"], "{g:#} vs {w:#}");
+        assert_eq!(g["total_count"], w["total_count"], "{g:#} vs {w:#}");
+    }
+    first_suspect(&got, "CachedResponse", "unbounded-collection");
+    assert_eq!(
+        got["suspects"][0]["delta_bytes"],
+        want["suspects"][0]["delta_bytes"]
+    );
+}
+
 /// A tiny snapshot in the format of Node 20: root → Holder → Leaf.
 const TINY: &str = r#"{"snapshot":{"meta":{"node_fields":["type","name","id","self_size","edge_count","trace_node_id","detachedness"],"node_types":[["hidden","array","string","object","code","closure","regexp","number","native","synthetic","concatenated string","sliced string","symbol","bigint","object shape"],"string","number","number","number","number","number"],"edge_fields":["type","name_or_index","to_node"],"edge_types":[["context","element","property","internal","hidden","shortcut","weak"],"string_or_number","node"]},"node_count":3,"edge_count":2},
 "nodes":[9,0,1,0,1,0,0,3,1,3,100,1,0,0,3,2,5,50,0,0,0],

@@ -63,6 +63,10 @@ pub fn sniff_head(head: &[u8]) -> Option<InputFormat> {
         Some(Writer::Go) => return Some(InputFormat::Pprof),
         None => {}
     }
+    // pprof's legacy profiles (gperftools, Java, old Go runtimes) have headers, not magic.
+    if lh_pprof::is_legacy(head) {
+        return Some(InputFormat::Pprof);
+    }
     let text = head.trim_ascii_start();
     if text.starts_with(b"{") {
         let s = String::from_utf8_lossy(&text[..text.len().min(4096)]);
@@ -137,6 +141,16 @@ mod tests {
             sniff_head(b"heap profile: 1: 2 [ 3: 4] @ heap/1048576\n"),
             Some(InputFormat::Pprof)
         );
+        for legacy in [
+            &b"--- contentionz 1 ---\ncycles/second = 100\n"[..],
+            b"heap profile: 1: 2 [ 1: 2] @ growthz\n",
+            b"# comment\ngoroutine profile: total 3\n",
+            b"--- threadz 1 ---\n",
+            b"--- heapz 1 ---\nformat = java\n",
+            b"\0\0\0\0\x03\0\0\0\0\0\0\0\x10\x27\0\0\0\0\0\0",
+        ] {
+            assert_eq!(sniff_head(legacy), Some(InputFormat::Pprof), "{legacy:?}");
+        }
         assert_eq!(sniff_head(b"{\"a\": 1}"), None);
         assert_eq!(sniff_head(b"\x89PNG\r\n"), None);
     }

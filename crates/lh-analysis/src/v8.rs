@@ -81,7 +81,7 @@ impl<'a> Shared<'a> {
 struct Earlier {
     summary: Summary,
     baseline: Option<Baseline>,
-    ids: Option<Vec<u32>>,
+    ids: Option<Vec<u64>>,
 }
 
 /// Class of every node as an index into `keys`, so that per-class sums are
@@ -168,13 +168,13 @@ fn is_object(s: &Snapshot, n: u32) -> bool {
 /// was deleted and whether the snapshots come from one process.
 struct Baseline {
     /// `(id, class index, self size)`, sorted by id.
-    objects: Vec<(u32, u32, u64)>,
+    objects: Vec<(u64, u32, u64)>,
     keys: Vec<String>,
 }
 
 impl Baseline {
     fn new(s: &Snapshot, c: &Classes) -> Baseline {
-        let mut objects: Vec<(u32, u32, u64)> = (0..s.node_count() as u32)
+        let mut objects: Vec<(u64, u32, u64)> = (0..s.node_count() as u32)
             .filter(|&n| is_object(s, n))
             .map(|n| (s.id(n), c.of[n as usize], s.self_size(n)))
             .collect();
@@ -185,7 +185,7 @@ impl Baseline {
         }
     }
 
-    fn find(&self, id: u32) -> Option<&(u32, u32, u64)> {
+    fn find(&self, id: u64) -> Option<&(u64, u32, u64)> {
         self.objects
             .binary_search_by_key(&id, |o| o.0)
             .ok()
@@ -193,8 +193,8 @@ impl Baseline {
     }
 }
 
-fn sorted_ids(s: &Snapshot) -> Vec<u32> {
-    let mut ids: Vec<u32> = (0..s.node_count() as u32)
+fn sorted_ids(s: &Snapshot) -> Vec<u64> {
+    let mut ids: Vec<u64> = (0..s.node_count() as u32)
         .filter(|&n| is_object(s, n))
         .map(|n| s.id(n))
         .collect();
@@ -911,7 +911,7 @@ pub fn analyze(path: &Path, opts: &Options) -> Result<Report, Error> {
         .into_iter()
         .map(|v| LargeObject {
             key: heap.classes.key(v).to_string(),
-            id: u64::from(s.id(v)),
+            id: s.id(v),
             self_bytes: s.self_size(v),
             retained_bytes: heap.retained[v as usize],
             retainer_path: heap.render(&heap.steps(v)),

@@ -5,6 +5,9 @@
 //! [`lh_model::Summary`] at the granularity the user asks for, picking the sample
 //! type the way `go tool pprof` does. [`diff_profile`] builds the merged profile that
 //! `go tool pprof -diff_base` shows, so a diff can be exported and read back by pprof.
+//!
+//! pprof's legacy formats (gperftools' text and binary profiles, Java's, old
+//! Go runtimes') are read into the same model, as `go tool pprof` reads them.
 
 pub mod legacy;
 pub mod program;
@@ -33,6 +36,8 @@ pub enum Error {
     Decode(#[from] prost::DecodeError),
     #[error("not a pprof profile: {0}")]
     Invalid(String),
+    #[error("a legacy pprof profile that cannot be read: {0}")]
+    Legacy(String),
     #[error("the profile has no samples")]
     NoSamples,
     #[error("the profile has no sample type {wanted:?}; it has {have}")]
@@ -62,18 +67,100 @@ pub fn open(path: &Path) -> Result<Profile, Error> {
 }
 
 /// Parses profile bytes, gzip or raw (detected from the magic bytes, never the file name).
+///
+/// As pprof does, bytes that are not a valid `profile.proto` are tried as
+/// each legacy format in turn; if none claims them, the protobuf error stands.
 pub fn parse(bytes: &[u8]) -> Result<Profile, Error> {
     if bytes.is_empty() {
         return Err(Error::Empty);
     }
     let raw = gunzip(bytes)?;
-    let profile = if legacy::heap::sniff(&raw).is_some() {
-        legacy::heap::parse(&raw[..])?.profile
-    } else {
-        Profile::decode(&raw[..])?
+    // The heap text formats (gperftools, tcmalloc, jemalloc, Go's debug=1)
+    // have their own reader, which keeps what a symbolizer needs.
+    if legacy::heap::sniff(&raw).is_some() {
+        let profile = legacy::heap::parse(&raw[..])?.profile;
+        validate(&profile)?;
+        return Ok(profile);
+    }
+    let proto_error = match decode(&raw).and_then(|p| validate(&p).map(|()| p)) {
+        Ok(p) => return Ok(p),
+        Err(e) => e,
     };
-    validate(&profile)?;
-    Ok(profile)
+    read_legacy(&raw, || proto_error)
+}
+
+/// Whether the head of a (decompressed) file starts as one of pprof's legacy
+/// formats; they have no magic, only headers.
+pub fn is_legacy(head: &[u8]) -> bool {
+    legacy::sniff(head)
+}
+
+/// Reads bytes as one of pprof's legacy formats only (uncompressed): the
+/// text and binary profiles of gperftools, Java agents and old Go runtimes.
+pub fn parse_legacy(bytes: &[u8]) -> Result<Profile, Error> {
+    read_legacy(bytes, || {
+        Error::Legacy("no legacy pprof format (text or binary) starts like this".into())
+    })
+}
+
+/// A legacy profile; `unrecognized` is the error when no legacy format claims the bytes.
+fn read_legacy(raw: &[u8], unrecognized: impl FnOnce() -> Error) -> Result<Profile, Error> {
+    match legacy::parse(raw) {
+        Ok(p) => validate(&p).map(|()| p),
+        Err(legacy::Failure::Unrecognized) => Err(unrecognized()),
+        Err(legacy::Failure::Malformed(m)) => Err(Error::Legacy(m)),
+    }
+}
+
+/// Decodes `profile.proto`, keeping strings that are not UTF-8 lossily
+/// (U+FFFD), as pprof (Go strings hold any bytes) shows them.
+fn decode(raw: &[u8]) -> Result<Profile, Error> {
+    match Profile::decode(raw) {
+        Ok(p) => Ok(p),
+        Err(e) => match lossy_string_table(raw) {
+            Some(fixed) => Ok(Profile::decode(fixed.as_slice())?),
+            None => Err(e.into()),
+        },
+    }
+}
+
+/// The message with every string-table entry (field 6) made valid UTF-8,
+/// or `None` when that changes nothing or the message is not well-formed
+/// protobuf at the top level.
+fn lossy_string_table(mut raw: &[u8]) -> Option<Vec<u8>> {
+    use prost::encoding::{decode_key, decode_varint, encode_key, encode_varint, WireType};
+    let mut out = Vec::with_capacity(raw.len());
+    let mut changed = false;
+    while !raw.is_empty() {
+        let start = raw;
+        let (tag, wire) = decode_key(&mut raw).ok()?;
+        let len = match wire {
+            WireType::Varint => {
+                decode_varint(&mut raw).ok()?;
+                0
+            }
+            WireType::SixtyFourBit => 8,
+            WireType::ThirtyTwoBit => 4,
+            WireType::LengthDelimited => usize::try_from(decode_varint(&mut raw).ok()?).ok()?,
+            WireType::StartGroup | WireType::EndGroup => return None,
+        };
+        if raw.len() < len {
+            return None;
+        }
+        let (body, rest) = raw.split_at(len);
+        raw = rest;
+        match (tag, wire) {
+            (6, WireType::LengthDelimited) if std::str::from_utf8(body).is_err() => {
+                let s = String::from_utf8_lossy(body);
+                encode_key(6, WireType::LengthDelimited, &mut out);
+                encode_varint(s.len() as u64, &mut out);
+                out.extend_from_slice(s.as_bytes());
+                changed = true;
+            }
+            _ => out.extend_from_slice(&start[..start.len() - raw.len()]),
+        }
+    }
+    changed.then_some(out)
 }
 
 /// The bytes themselves, or their gunzipped content when they are gzip.

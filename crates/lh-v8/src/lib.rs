@@ -10,6 +10,13 @@
 //! read the same. Object ids are kept: V8 keeps an object's id for the
 //! lifetime of the process, which is what lets leakhound compare snapshots
 //! object by object.
+//!
+//! Liberal as DevTools and memlab are: writers other than V8 (Julia's, old
+//! Chromes) use node types the meta does not list, 64-bit ids (addresses),
+//! and more edges than the nodes announce. Those read as `(unknown)` types
+//! with their number kept, wide ids, and ignored surplus edges; only what
+//! leaves no graph to build (a record cut short, an edge to a missing node,
+//! fewer edges than announced) is refused, with its byte offset.
 
 mod scan;
 
@@ -49,7 +56,8 @@ impl lh_model::Classify for Error {
     }
 }
 
-/// The node types of V8, by their meta names. Unknown future types read as `Other`.
+/// The node types of V8, by their meta names. Types V8 does not write (or
+/// beyond the meta's list) read as `Other`; [`Snapshot::type_index`] keeps their number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum NodeKind {
@@ -120,6 +128,8 @@ pub enum EdgeKind {
     Shortcut,
     /// Keeps nothing alive.
     Weak,
+    /// A name this reader does not know, or a number beyond the meta's list
+    /// ([`Snapshot::edge_type_index`] keeps it). Named like a property.
     Other,
 }
 
@@ -155,18 +165,81 @@ pub struct ReadOptions {
 /// the name's string index or the element index.
 pub struct Snapshot {
     graph: Graph,
-    kind: Vec<NodeKind>,
+    /// Per node its type number as written (saturated at 255), read through `types`.
+    node_type: Vec<u8>,
+    types: TypeTable<NodeKind>,
     name: Vec<u32>,
-    id: Vec<u32>,
+    id: Ids,
     /// Present when the meta has `detachedness`: 2 is detached (DOM).
     detached: Option<Vec<u8>>,
-    edge_kind: Vec<EdgeKind>,
+    edge_type: Vec<u8>,
+    edge_types: TypeTable<EdgeKind>,
     strings: Strings,
     /// Whether edges were read.
     pub has_edges: bool,
+    /// Edges after the last one the nodes' `edge_count` fields account for
+    /// (Julia's writer leaves some): not part of the graph.
+    pub surplus_edges: u64,
     /// Edges of the transient roots (the stack, handle scopes): a path
     /// through them says "in use right now", which hides the real holder.
     transient: Vec<std::ops::Range<usize>>,
+}
+
+/// The meta's type names, by type number, for every number a byte can hold:
+/// numbers the meta does not list map to `Other` and read as `(unknown)`.
+struct TypeTable<K> {
+    kind: [K; 256],
+    /// DevTools' class name for a type: `(` name `)`.
+    label: Vec<String>,
+}
+
+impl<K: Copy> TypeTable<K> {
+    fn new(names: &[String], other: K, of: impl Fn(&str) -> K) -> Self {
+        let mut kind = [other; 256];
+        for (k, n) in kind.iter_mut().zip(names) {
+            *k = of(n);
+        }
+        let label = names.iter().take(255).map(|n| format!("({n})")).collect();
+        TypeTable { kind, label }
+    }
+
+    fn label(&self, t: u8) -> &str {
+        self.label
+            .get(t as usize)
+            .map_or("(unknown)", String::as_str)
+    }
+}
+
+/// Object ids: V8 writes 32-bit ids, other writers (Julia) addresses. The
+/// narrow form costs half the memory; the first wide id widens the lot.
+enum Ids {
+    Narrow(Vec<u32>),
+    Wide(Vec<u64>),
+}
+
+impl Ids {
+    #[inline]
+    fn push(&mut self, v: u64) {
+        match self {
+            Ids::Narrow(ids) => match u32::try_from(v) {
+                Ok(v) => ids.push(v),
+                Err(_) => {
+                    let mut wide: Vec<u64> = Vec::with_capacity(ids.capacity());
+                    wide.extend(ids.iter().map(|&i| u64::from(i)));
+                    wide.push(v);
+                    *self = Ids::Wide(wide);
+                }
+            },
+            Ids::Wide(ids) => ids.push(v),
+        }
+    }
+
+    fn get(&self, n: usize) -> u64 {
+        match self {
+            Ids::Narrow(ids) => u64::from(ids[n]),
+            Ids::Wide(ids) => ids[n],
+        }
+    }
 }
 
 /// The string table, holding only the strings a report can show (class,
@@ -198,10 +271,15 @@ impl Snapshot {
         &self.graph
     }
     pub fn node_count(&self) -> usize {
-        self.kind.len()
+        self.node_type.len()
     }
     pub fn kind(&self, n: u32) -> NodeKind {
-        self.kind[n as usize]
+        self.types.kind[self.node_type[n as usize] as usize]
+    }
+    /// The node's type number as written (255 stands for 255 and above):
+    /// for a type the meta does not list, the only thing known about it.
+    pub fn type_index(&self, n: u32) -> u8 {
+        self.node_type[n as usize]
     }
     /// The node's raw name: a constructor, a function, or `system / …`.
     /// Empty for strings, whose content is not kept.
@@ -214,8 +292,8 @@ impl Snapshot {
         self.name[n as usize]
     }
     /// The object id, stable for the lifetime of the process.
-    pub fn id(&self, n: u32) -> u32 {
-        self.id[n as usize]
+    pub fn id(&self, n: u32) -> u64 {
+        self.id.get(n as usize)
     }
     pub fn self_size(&self, n: u32) -> u64 {
         self.graph.self_size(n)
@@ -250,7 +328,7 @@ impl Snapshot {
             NodeKind::Symbol => "(symbol)",
             NodeKind::Bigint => "(bigint)",
             NodeKind::ObjectShape => "(object shape)",
-            NodeKind::Other => "(other)",
+            NodeKind::Other => self.types.label(self.type_index(n)),
         }
     }
 
@@ -271,7 +349,11 @@ impl Snapshot {
     }
 
     pub fn edge_kind(&self, e: usize) -> EdgeKind {
-        self.edge_kind[e]
+        self.edge_types.kind[self.edge_type[e] as usize]
+    }
+    /// The edge's type number as written (saturated at 255).
+    pub fn edge_type_index(&self, e: usize) -> u8 {
+        self.edge_type[e]
     }
 
     /// The edge's name: a property or variable name, or `[i]` for an index.
@@ -346,12 +428,12 @@ struct Layout {
     n_size: usize,
     n_edges: usize,
     n_detached: Option<usize>,
-    node_kinds: Vec<NodeKind>,
+    node_types: TypeTable<NodeKind>,
     ef: usize,
     e_type: usize,
     e_name: usize,
     e_to: usize,
-    edge_kinds: Vec<EdgeKind>,
+    edge_types: TypeTable<EdgeKind>,
     node_count: u64,
     edge_count: u64,
 }
@@ -386,14 +468,16 @@ fn parse_head(raw: &[u8], offset: u64) -> Result<Layout, Error> {
         };
     let n_type = pos(&nfields, "type", "node_fields")?;
     let e_type = pos(&efields, "type", "edge_fields")?;
-    let node_kinds = types(meta.node_types, n_type, "node_types")?
-        .iter()
-        .map(|s| NodeKind::from_name(s))
-        .collect();
-    let edge_kinds = types(meta.edge_types, e_type, "edge_types")?
-        .iter()
-        .map(|s| EdgeKind::from_name(s))
-        .collect();
+    let node_types = TypeTable::new(
+        &types(meta.node_types, n_type, "node_types")?,
+        NodeKind::Other,
+        NodeKind::from_name,
+    );
+    let edge_types = TypeTable::new(
+        &types(meta.edge_types, e_type, "edge_types")?,
+        EdgeKind::Other,
+        EdgeKind::from_name,
+    );
     Ok(Layout {
         nf: nfields.len(),
         n_type,
@@ -402,12 +486,12 @@ fn parse_head(raw: &[u8], offset: u64) -> Result<Layout, Error> {
         n_size: pos(&nfields, "self_size", "node_fields")?,
         n_edges: pos(&nfields, "edge_count", "node_fields")?,
         n_detached: nfields.iter().position(|f| f == "detachedness"),
-        node_kinds,
+        node_types,
         ef: efields.len(),
         e_type,
         e_name: pos(&efields, "name_or_index", "edge_fields")?,
         e_to: pos(&efields, "to_node", "edge_fields")?,
-        edge_kinds,
+        edge_types,
         node_count: head.node_count.unwrap_or(0),
         edge_count: head.edge_count.unwrap_or(0),
     })
@@ -493,12 +577,13 @@ pub fn read<R: Read>(src: R, opts: ReadOptions) -> Result<Snapshot, Error> {
     sc.expect(b'{')?;
     let mut layout: Option<Layout> = None;
     let mut builder: Option<GraphBuilder> = None;
-    let mut kind = Vec::new();
+    let mut node_type = Vec::new();
     let mut name = Vec::new();
-    let mut id = Vec::new();
+    let mut id = Ids::Narrow(Vec::new());
     let mut detached: Option<Vec<u8>> = None;
     let mut edge_counts: Vec<u32> = Vec::new();
-    let mut edge_kind = Vec::new();
+    let mut edge_type = Vec::new();
+    let mut surplus_edges = 0;
     let mut wanted = Wanted::default();
     let mut strings = None;
     let mut seen_nodes = false;
@@ -535,7 +620,7 @@ pub fn read<R: Read>(src: R, opts: ReadOptions) -> Result<Snapshot, Error> {
                         &mut sc,
                         l,
                         b,
-                        &mut kind,
+                        &mut node_type,
                         &mut name,
                         &mut id,
                         &mut detached,
@@ -554,7 +639,8 @@ pub fn read<R: Read>(src: R, opts: ReadOptions) -> Result<Snapshot, Error> {
                     if !seen_nodes {
                         return Err(sc.error("\"edges\" come before \"nodes\""));
                     }
-                    read_edges(&mut sc, l, b, &edge_counts, &mut edge_kind, &mut wanted)?;
+                    surplus_edges =
+                        read_edges(&mut sc, l, b, &edge_counts, &mut edge_type, &mut wanted)?;
                     seen_edges = true;
                 }
                 b"strings" => {
@@ -595,7 +681,7 @@ pub fn read<R: Read>(src: R, opts: ReadOptions) -> Result<Snapshot, Error> {
             message: "the snapshot has no \"strings\" array".into(),
         });
     };
-    if kind.is_empty() {
+    if node_type.is_empty() {
         return Err(Error::Syntax {
             offset: end,
             message: "the snapshot has no nodes".into(),
@@ -612,9 +698,14 @@ pub fn read<R: Read>(src: R, opts: ReadOptions) -> Result<Snapshot, Error> {
         });
     }
     let graph = builder.build()?;
-    let transient = (0..kind.len() as u32)
+    let Layout {
+        node_types: types,
+        edge_types,
+        ..
+    } = layout.expect("set with the builder");
+    let transient = (0..node_type.len() as u32)
         .filter(|&n| {
-            kind[n as usize] == NodeKind::Synthetic
+            types.kind[node_type[n as usize] as usize] == NodeKind::Synthetic
                 && matches!(
                     strings.get(name[n as usize]),
                     "(Stack roots)" | "(Handle scope)"
@@ -625,13 +716,16 @@ pub fn read<R: Read>(src: R, opts: ReadOptions) -> Result<Snapshot, Error> {
     Ok(Snapshot {
         transient,
         graph,
-        kind,
+        node_type,
+        types,
         name,
         id,
         detached,
-        edge_kind,
+        edge_type,
+        edge_types,
         strings,
         has_edges: opts.edges,
+        surplus_edges,
     })
 }
 
@@ -640,33 +734,30 @@ fn read_nodes<R: Read>(
     sc: &mut Scanner<R>,
     l: &Layout,
     b: &mut GraphBuilder,
-    kind: &mut Vec<NodeKind>,
+    node_type: &mut Vec<u8>,
     name: &mut Vec<u32>,
-    id: &mut Vec<u32>,
+    id: &mut Ids,
     detached: &mut Option<Vec<u8>>,
     edge_counts: &mut Vec<u32>,
     wanted: &mut Wanted,
 ) -> Result<(), Error> {
     let hint = usize::try_from(l.node_count.min(1 << 28)).unwrap_or(0);
-    kind.reserve(hint);
+    node_type.reserve(hint);
     name.reserve(hint);
-    id.reserve(hint);
+    if let Ids::Narrow(ids) = id {
+        ids.reserve(hint);
+    }
+    // String nodes are named by their content, which no report shows.
+    let is_string = l.node_types.kind.map(NodeKind::is_string);
     edge_counts.reserve(hint);
     let mut det = l.n_detached.map(|_| Vec::with_capacity(hint));
     let mut rec = vec![0u64; l.nf];
     let mut f = 0;
     sc.uints(|v, at| {
         rec[f] = v;
-        if f == l.n_type && v as usize >= l.node_kinds.len() {
-            return Err(Error::Reference {
-                offset: at,
-                message: format!(
-                    "node type {v} is not one of the {} types in the meta",
-                    l.node_kinds.len()
-                ),
-            });
-        }
-        if v > u64::from(u32::MAX) && f != l.n_size {
+        // Ids may be addresses, sizes are 64-bit, the rest is ignored or
+        // saturated; names and edge counts index 32-bit tables.
+        if v > u64::from(u32::MAX) && (f == l.n_name || f == l.n_edges) {
             return Err(Error::Syntax {
                 offset: at,
                 message: format!("node field value {v} is out of range"),
@@ -675,13 +766,13 @@ fn read_nodes<R: Read>(
         f += 1;
         if f == l.nf {
             f = 0;
-            let k = l.node_kinds[rec[l.n_type] as usize];
-            kind.push(k);
+            let t = rec[l.n_type].min(255) as u8;
+            node_type.push(t);
             name.push(rec[l.n_name] as u32);
-            if !k.is_string() {
+            if !is_string[t as usize] {
                 wanted.set(rec[l.n_name] as u32);
             }
-            id.push(rec[l.n_id] as u32);
+            id.push(rec[l.n_id]);
             edge_counts.push(rec[l.n_edges] as u32);
             if let (Some(d), Some(i)) = (det.as_mut(), l.n_detached) {
                 d.push(rec[i].min(255) as u8);
@@ -705,17 +796,18 @@ fn read_edges<R: Read>(
     l: &Layout,
     b: &mut GraphBuilder,
     edge_counts: &[u32],
-    edge_kind: &mut Vec<EdgeKind>,
+    edge_type: &mut Vec<u8>,
     wanted: &mut Wanted,
-) -> Result<(), Error> {
+) -> Result<u64, Error> {
     let n = edge_counts.len() as u64;
     let total: u64 = edge_counts.iter().map(|&c| u64::from(c)).sum();
-    edge_kind.reserve(usize::try_from(total.min(1 << 30)).unwrap_or(0));
+    edge_type.reserve(usize::try_from(total.min(1 << 30)).unwrap_or(0));
     let mut node = 0usize;
     let mut left = edge_counts.first().copied().unwrap_or(0);
     let mut rec = vec![0u64; l.ef];
     let mut rec_at = vec![0u64; l.ef];
     let mut done: u64 = 0;
+    let mut surplus: u64 = 0;
     let mut f = 0;
     sc.uints(|v, at| {
         rec_at[f] = at;
@@ -723,29 +815,19 @@ fn read_edges<R: Read>(
         f += 1;
         if f == l.ef {
             f = 0;
+            if done == total {
+                // No node owns it: DevTools never visits such an edge either.
+                surplus += 1;
+                return Ok(());
+            }
+            // Some node ahead still owns an edge, since done < total.
             while left == 0 {
                 node += 1;
-                if node >= edge_counts.len() {
-                    return Err(Error::Reference {
-                        offset: rec_at[0],
-                        message: format!(
-                            "more edges than the nodes' edge_count fields add up to ({total})"
-                        ),
-                    });
-                }
                 left = edge_counts[node];
             }
             left -= 1;
-            let t = rec[l.e_type];
-            let Some(&k) = l.edge_kinds.get(t as usize) else {
-                return Err(Error::Reference {
-                    offset: rec_at[l.e_type],
-                    message: format!(
-                        "edge type {t} is not one of the {} types in the meta",
-                        l.edge_kinds.len()
-                    ),
-                });
-            };
+            let t = rec[l.e_type].min(255) as u8;
+            let k = l.edge_types.kind[t as usize];
             let to = rec[l.e_to];
             let nf = l.nf as u64;
             if (to / nf) * nf != to || to / nf >= n {
@@ -766,7 +848,7 @@ fn read_edges<R: Read>(
             if !k.is_indexed() {
                 wanted.set(label as u32);
             }
-            edge_kind.push(k);
+            edge_type.push(t);
             b.add_edge(node as u32, (to / l.nf as u64) as u32, label as u32);
             done += 1;
         }
@@ -783,7 +865,7 @@ fn read_edges<R: Read>(
             "the nodes announce {total} edges but the edges array holds {done}"
         )));
     }
-    Ok(())
+    Ok(surplus)
 }
 
 fn read_strings<R: Read>(sc: &mut Scanner<R>, wanted: Option<&Wanted>) -> Result<Strings, Error> {

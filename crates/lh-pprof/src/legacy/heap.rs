@@ -559,7 +559,7 @@ fn adjacent(a: &Map, b: &Map) -> bool {
 fn is_shared_library(f: &str) -> bool {
     f.ends_with(".so")
         || f.match_indices(".so").any(|(i, _)| {
-            let rest = f[i + 3..].as_bytes();
+            let rest = &f.as_bytes()[i + 3..];
             rest.len() >= 2 && (rest[0] == b'.' || rest[0] == b'_') && rest[1].is_ascii_digit()
         })
 }
