@@ -134,22 +134,29 @@ fn read_file<T>(
 }
 
 pub fn detect(a: DetectArgs) -> Result<u8> {
-    // Streamed: the benchmark's 650 MB file is judged while it is read.
-    let verdicts = read_file(&a.file, |f| jsonl::detect_reader(f, &Options::default()))?;
+    // Streamed both ways: a fleet's file (100,000 series, gigabytes) is
+    // judged while it is read, and each verdict written once those before it
+    // are, so memory stays a few input blocks' worth.
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    match a.format {
-        Format::Json => {
-            for v in &verdicts {
-                jsonl::write_verdict(&mut out, v)?;
-            }
-        }
-        Format::Table => {
-            writeln!(
-                out,
-                "{:<32} {:<17} {:>12} {:>6} {:>14}  reason",
-                "id", "verdict", "slope/h", "conf", "to limit"
-            )?;
-            for v in &verdicts {
+    let (mut leaks, mut header) = (false, false);
+    let format = a.format;
+    let file = std::fs::File::open(&a.file)
+        .map_err(jsonl::Error::from)
+        .map_err(TrendError::from)
+        .with_context(|| a.file.display().to_string())?;
+    let n = jsonl::detect_each(file, &Options::default(), |v| {
+        leaks |= v.verdict == VerdictKind::Leak;
+        match format {
+            Format::Json => jsonl::write_verdict(&mut out, &v),
+            Format::Table => {
+                if !header {
+                    header = true;
+                    writeln!(
+                        out,
+                        "{:<32} {:<17} {:>12} {:>6} {:>14}  reason",
+                        "id", "verdict", "slope/h", "conf", "to limit"
+                    )?;
+                }
                 writeln!(
                     out,
                     "{:<32} {:<17} {:>12} {:>6.2} {:>14}  {}",
@@ -160,12 +167,16 @@ pub fn detect(a: DetectArgs) -> Result<u8> {
                     v.time_to_limit_seconds
                         .map_or("-".into(), lh_trend::detect::human_duration),
                     v.reasons.last().map_or("", String::as_str)
-                )?;
+                )
             }
         }
+    })
+    .map_err(TrendError::from)
+    .with_context(|| a.file.display().to_string())?;
+    if n == 0 {
+        return Err(TrendError::Input(format!("{}: no series in the file", a.file.display())).into());
     }
     out.flush()?;
-    let leaks = verdicts.iter().any(|v| v.verdict == VerdictKind::Leak);
     Ok(u8::from(a.fail_on_leak && leaks))
 }
 
