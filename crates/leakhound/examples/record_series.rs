@@ -72,10 +72,14 @@ fn java(app: &str) -> Command {
 
 fn python(script: &str, arg: &str) -> Command {
     let mut c = Command::new("python3");
-    c.arg(testkit::repo_root().join("testkit/apps/python-plain").join(script))
-        .arg(arg)
-        // Freed sessions go back to the kernel (see sessions.py).
-        .env("MALLOC_MMAP_THRESHOLD_", "65536");
+    c.arg(
+        testkit::repo_root()
+            .join("testkit/apps/python-plain")
+            .join(script),
+    )
+    .arg(arg)
+    // Freed sessions go back to the kernel (see sessions.py).
+    .env("MALLOC_MMAP_THRESHOLD_", "65536");
     c
 }
 
@@ -222,7 +226,9 @@ fn run_app(app: &App, cg: &MemoryCgroup, start: Instant, rec: &Mutex<Recording>)
         cmd.env("GOMAXPROCS", "1");
         cg.enter_on_exec(&mut cmd).expect("enter the cgroup");
         let (mut proc, addr) = testkit::start_listening(cmd);
-        let deploy_at = app.deploy_every.map(|d| Instant::now() + Duration::from_secs_f64(d));
+        let deploy_at = app
+            .deploy_every
+            .map(|d| Instant::now() + Duration::from_secs_f64(d));
         let mut next = Instant::now();
         loop {
             if STOP.load(Ordering::SeqCst) {
@@ -233,7 +239,10 @@ fn run_app(app: &App, cg: &MemoryCgroup, start: Instant, rec: &Mutex<Recording>)
                 let _ = proc.child.kill();
                 let _ = proc.child.wait();
                 let at = start.elapsed().as_secs_f64();
-                rec.lock().unwrap_or_else(|p| p.into_inner()).restarts.push(at);
+                rec.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .restarts
+                    .push(at);
                 eprintln!("{}: deployed at {at:.0} s", app.id);
                 break;
             }

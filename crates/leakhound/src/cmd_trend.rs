@@ -174,7 +174,9 @@ pub fn detect(a: DetectArgs) -> Result<u8> {
     .map_err(TrendError::from)
     .with_context(|| a.file.display().to_string())?;
     if n == 0 {
-        return Err(TrendError::Input(format!("{}: no series in the file", a.file.display())).into());
+        return Err(
+            TrendError::Input(format!("{}: no series in the file", a.file.display())).into(),
+        );
     }
     out.flush()?;
     Ok(u8::from(a.fail_on_leak && leaks))

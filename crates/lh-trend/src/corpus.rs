@@ -82,7 +82,12 @@ pub const ORDER: [&str; 28] = [
 ];
 
 /// The patterns whose memory follows load, and which carry it.
-const WITH_LOAD: [&str; 4] = ["daily-cycle", "load-ramp", "leak-under-load", "morning-ramp"];
+const WITH_LOAD: [&str; 4] = [
+    "daily-cycle",
+    "load-ramp",
+    "leak-under-load",
+    "morning-ramp",
+];
 
 /// The older pattern whose mechanics a newer one uses (over another window,
 /// or with one thing added), and the range of its history in days.
@@ -165,7 +170,8 @@ pub fn one(pattern: &str, id: &str, rng: &mut Rng, days: Option<f64>) -> (Series
     let base = (rng.range(50e6f64.ln(), 1.5e9f64.ln())).exp();
     // GC: Go-like (one fast sawtooth) or JVM-like (young plus old generation).
     let prominent = matches!(pattern, "go-sawtooth" | "jvm-sawtooth" | "sawtooth-leak");
-    let jvm = matches!(pattern, "jvm-sawtooth" | "sawtooth-leak") || (!prominent && rng.f64() < 0.4);
+    let jvm =
+        matches!(pattern, "jvm-sawtooth" | "sawtooth-leak") || (!prominent && rng.f64() < 0.4);
     let amp = if prominent {
         rng.range(0.2, 0.6)
     } else {

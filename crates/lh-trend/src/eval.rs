@@ -304,10 +304,11 @@ pub const HISTORY_BINS: [(f64, &str); 6] = [
 
 /// A series' length in hours: as its label states it, else as measured.
 pub fn history_hours(s: &Series, l: &Label) -> f64 {
-    l.history_hours.unwrap_or_else(|| match (s.points.first(), s.points.last()) {
-        (Some(a), Some(b)) => (b.0 - a.0) / 3600.0,
-        _ => 0.0,
-    })
+    l.history_hours
+        .unwrap_or_else(|| match (s.points.first(), s.points.last()) {
+            (Some(a), Some(b)) => (b.0 - a.0) / 3600.0,
+            _ => 0.0,
+        })
 }
 
 fn history_bin(h: f64) -> usize {
@@ -430,12 +431,7 @@ pub fn table(corpus: &[(Series, Label)], outcomes: &[[Outcome; 4]], extra_rows: 
     for (name, n, scores) in by_history(corpus, outcomes) {
         let _ = write!(out, "{name:<16} {n:>4}");
         for s in &scores {
-            let cell = format!(
-                "F1 {:.2} ({:.2}/{:.2})",
-                s.f1(),
-                s.precision(),
-                s.recall()
-            );
+            let cell = format!("F1 {:.2} ({:.2}/{:.2})", s.f1(), s.precision(), s.recall());
             let _ = write!(out, " | {cell:>28}");
         }
         out.push('\n');
@@ -525,4 +521,66 @@ pub fn table(corpus: &[(Series, Label)], outcomes: &[[Outcome; 4]], extra_rows: 
         );
     }
     out
+}
+
+/// Isotonic regression (pool adjacent violators) of rightness on score:
+/// `(score, right)` pairs in, knots `(mean score, share right)` out, the
+/// share never falling as the score rises. At most `max_knots` knots, at
+/// equal counts of verdicts, so that a sparse tail does not make a step of
+/// its own.
+pub fn isotonic(pairs: &[(f64, bool)], max_knots: usize) -> Vec<(f64, f64)> {
+    let mut v: Vec<(f64, f64)> = pairs
+        .iter()
+        .map(|p| (p.0, f64::from(u8::from(p.1))))
+        .collect();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Blocks of (sum of scores, sum of rightness, count).
+    let mut blocks: Vec<(f64, f64, f64)> = Vec::new();
+    for (s, r) in v {
+        blocks.push((s, r, 1.0));
+        while blocks.len() > 1 {
+            let (b, a) = (blocks[blocks.len() - 1], blocks[blocks.len() - 2]);
+            if a.1 / a.2 < b.1 / b.2 {
+                break;
+            }
+            blocks.pop();
+            *blocks.last_mut().expect("two blocks") = (a.0 + b.0, a.1 + b.1, a.2 + b.2);
+        }
+    }
+    // Merge neighbours to at most `max_knots` groups of about equal weight.
+    let total: f64 = blocks.iter().map(|b| b.2).sum();
+    let per = total / max_knots.max(1) as f64;
+    let mut knots = Vec::new();
+    let mut acc = (0.0, 0.0, 0.0);
+    for b in blocks {
+        acc = (acc.0 + b.0, acc.1 + b.1, acc.2 + b.2);
+        if acc.2 >= per {
+            knots.push((acc.0 / acc.2, acc.1 / acc.2));
+            acc = (0.0, 0.0, 0.0);
+        }
+    }
+    if acc.2 > 0.0 {
+        knots.push((acc.0 / acc.2, acc.1 / acc.2));
+    }
+    knots
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isotonic_pools_violators_and_never_falls() {
+        // Scores 1..=6; rightness 0 1 0 1 1 1: the middle pair pools to 0.5.
+        let pairs: Vec<(f64, bool)> = [false, true, false, true, true, true]
+            .iter()
+            .enumerate()
+            .map(|(i, &r)| (i as f64 + 1.0, r))
+            .collect();
+        let k = isotonic(&pairs, 10);
+        assert_eq!(k, vec![(1.0, 0.0), (2.5, 0.5), (5.0, 1.0)]);
+        let k = isotonic(&pairs, 2);
+        assert!(k.windows(2).all(|w| w[0].1 <= w[1].1 && w[0].0 < w[1].0));
+        assert_eq!(k.len(), 2);
+    }
 }

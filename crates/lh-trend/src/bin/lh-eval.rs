@@ -4,8 +4,13 @@
 //! lh-eval corpus SEED PER_PATTERN CORPUS.jsonl LABELS.jsonl
 //! lh-eval score [--heldout] CORPUS.jsonl LABELS.jsonl VERDICTS.jsonl [REAL.jsonl REAL-LABELS.jsonl]
 //! lh-eval bulk N DAYS SERIES.jsonl OPENMETRICS.txt
+//! lh-eval calibrate CORPUS.jsonl LABELS.jsonl OUT.rs
 //! lh-eval explain CORPUS.jsonl ID
 //! ```
+//!
+//! `calibrate` replays the corpus hour by hour with raw confidences and
+//! writes crates/lh-trend/src/calibration.rs: the isotonic fit of right
+//! `leak` verdicts on the raw score. Fit it on the own corpus only.
 //!
 //! `explain` replays one series hour by hour and prints each verdict that
 //! differs from the previous one, with its reasons: how an alarm came about.
@@ -42,7 +47,8 @@ fn main() -> ExitCode {
         ["score", c, l, v, rs, rl] => score(c, l, v, Some((rs, rl)), false),
         ["bulk", n, days, out, om] => bulk(n, days, out, om),
         ["explain", c, id] => explain(c, id),
-        _ => Err("usage: lh-eval corpus SEED PER_PATTERN CORPUS LABELS | score [--heldout] CORPUS LABELS VERDICTS [REAL REAL-LABELS] | bulk N DAYS SERIES OPENMETRICS | explain CORPUS ID".into()),
+        ["calibrate", c, l, out] => calibrate(c, l, out),
+        _ => Err("usage: lh-eval corpus SEED PER_PATTERN CORPUS LABELS | score [--heldout] CORPUS LABELS VERDICTS [REAL REAL-LABELS] | bulk N DAYS SERIES OPENMETRICS | explain CORPUS ID | calibrate CORPUS LABELS OUT.rs".into()),
     };
     match r {
         Ok(code) => ExitCode::from(code),
@@ -169,12 +175,53 @@ fn score(
     ));
     println!(
         "\nacceptance ({}):",
-        if heldout { "held-out set" } else { "own corpus" }
+        if heldout {
+            "held-out set"
+        } else {
+            "own corpus"
+        }
     );
     for (what, ok) in &bar {
         println!("  {} {what}", if *ok { "met    " } else { "NOT met" });
     }
     Ok(if bar.iter().all(|b| b.1) { 0 } else { 1 })
+}
+
+fn calibrate(corpus_path: &str, labels: &str, out: &str) -> R {
+    let c = labelled(series_of(corpus_path)?, labels)?;
+    let opts = Options {
+        raw_confidence: true,
+        ..Options::default()
+    };
+    let outcomes = eval::run_all(&c, 3600.0, &opts);
+    let pairs: Vec<(f64, bool)> = outcomes
+        .iter()
+        .flat_map(|o| o[0].leak_verdicts.iter().copied())
+        .collect();
+    let knots = eval::isotonic(&pairs, 12);
+    let src = std::fs::read_to_string(out)?;
+    let (head, tail) = src
+        .split_once("pub const KNOTS")
+        .and_then(|(h, t)| Some((h, t.split_once(";\n")?.1)))
+        .ok_or_else(|| format!("{out}: no `pub const KNOTS …;` to replace"))?;
+    let list: Vec<String> = knots
+        .iter()
+        .map(|k| format!("    ({:.4}, {:.4}),", k.0, k.1))
+        .collect();
+    std::fs::write(
+        out,
+        format!(
+            "{head}pub const KNOTS: &[(f64, f64)] = &[\n{}\n];\n{tail}",
+            list.join("\n")
+        ),
+    )?;
+    println!(
+        "{} leak verdicts, {} right; {} knots written to {out}",
+        pairs.len(),
+        pairs.iter().filter(|p| p.1).count(),
+        knots.len()
+    );
+    Ok(0)
 }
 
 fn explain(corpus_path: &str, id: &str) -> R {
