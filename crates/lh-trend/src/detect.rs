@@ -555,10 +555,13 @@ fn judge(
     // Runtimes grow their heaps in steps (Go maps arenas, the JVM grows its
     // generations), so a leak's working set can be a staircase whose last
     // regime is one short step, too short to call. If the last regime is
-    // shorter than a burst, rises, and is no leak on its own, the whole run
+    // too short to judge alone, rises, and is no leak on its own, the whole run
     // gets a second opinion; its own step, warm-up and daily-cycle tests
     // still stand. The reasons so far are kept for it only then.
-    let short = k > 0 && (env.x[env.x.len() - 1] - env.x[k]) * 3600.0 < opts.min_rise_s;
+    // Too short to judge alone: shorter than a burst, or than a rise needs
+    // to settle.
+    let alone_s = opts.min_rise_s.max(opts.settle_s.min(opts.daily_span_s));
+    let short = k > 0 && (env.x[env.x.len() - 1] - env.x[k]) * 3600.0 < alone_s;
     let kept = short.then(|| reasons.clone());
     let judged = judge_regime(&env, k, reasons, limit, load, opts, an);
     if let (Some(reasons), Judged::Done(v)) = (kept, &judged) {
@@ -1067,21 +1070,72 @@ mod tests {
     #[test]
     fn a_morning_ramp_is_no_leak_and_a_short_leak_is_one() {
         for seed in 0..6 {
-            let v = detect(
-                &first_hours("morning-ramp-blind", seed, 8.0),
-                &Options::default(),
-            );
+            let amp = 0.1 + 0.05 * seed as f64;
+            let end = 1_764_300_000.0 + 8.0 * 3600.0;
+            // `sibling` rises through its last 8 hours from the day's low.
+            let mut ramp = sibling(end + 2.0 * 3600.0, amp, seed);
+            ramp.points.retain(|p| p.0 >= end - 8.0 * 3600.0 && p.0 <= end);
+            let v = detect(&ramp, &Options::default());
             assert_ne!(v.verdict, VerdictKind::Leak, "ramp {seed}: {:?}", v.reasons);
             let v = detect(&first_hours("linear-short", seed, 8.0), &Options::default());
             assert_eq!(v.verdict, VerdictKind::Leak, "leak {seed}: {:?}", v.reasons);
+            // What would change its mind is said, unless the limit is near.
             assert!(
                 v.reasons
                     .iter()
-                    .any(|r| r.contains("a daily cycle cannot be ruled out until 24 h")),
+                    .any(|r| r.contains("a daily cycle cannot be ruled out until 24 h"))
+                    || v.time_to_limit_seconds.is_some_and(|t| t < 4.0 * 3600.0),
                 "{:?}",
                 v.reasons
             );
         }
+    }
+
+    /// Two days of a healthy pod under a daily cycle of ±`amp`, ending at
+    /// `end`, rising through the 8 hours before it (from the day's low 10 h
+    /// before `end`, 2 h past the steepest hour).
+    fn sibling(end: f64, amp: f64, seed: u64) -> Series {
+        let mut rng = Rng::new(seed);
+        let points = (0..2880)
+            .map(|i| {
+                let t = end - 2.0 * 86400.0 + i as f64 * 60.0;
+                let day = (std::f64::consts::TAU * (t - (end - 4.0 * 3600.0)) / 86400.0).sin();
+                let gc = 1.0 + 0.1 * rng.f64();
+                (t, 200e6 * (1.0 + amp * day) * gc)
+            })
+            .collect();
+        Series {
+            id: format!("sibling-{seed}"),
+            limit_bytes: Some(1 << 30),
+            points,
+            load: None,
+        }
+    }
+
+    /// A pod 8 hours old rises at a steady pace: a hedged leak on its own.
+    /// Siblings seen for two days, healthy, that rose over the same hours
+    /// make it their daily cycle; flat ones leave it a leak.
+    #[test]
+    fn siblings_that_rose_with_it_explain_a_young_rise() {
+        let s = first_hours("linear-short", 0, 8.0);
+        let alone = detect(&s, &Options::default());
+        assert_eq!(alone.verdict, VerdictKind::Leak, "{:?}", alone.reasons);
+        let end = s.points[s.points.len() - 1].0;
+        let rose: Vec<Series> = (0..3).map(|k| sibling(end, 0.3, k)).collect();
+        for r in &rose {
+            let v = detect(r, &Options::default());
+            assert_ne!(v.verdict, VerdictKind::Leak, "{:?}", v.reasons);
+        }
+        let v = detect_with_siblings(&s, &rose, &Options::default());
+        assert_eq!(v.verdict, VerdictKind::NoLeak, "{:?}", v.reasons);
+        assert!(
+            v.reasons.last().unwrap().starts_with("3 of 3 sibling(s)"),
+            "{:?}",
+            v.reasons
+        );
+        let flat: Vec<Series> = (0..3).map(|k| sibling(end, 0.0, k)).collect();
+        let v = detect_with_siblings(&s, &flat, &Options::default());
+        assert_eq!(v.verdict, VerdictKind::Leak, "{:?}", v.reasons);
     }
 
     #[test]
