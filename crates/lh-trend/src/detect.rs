@@ -1074,7 +1074,8 @@ mod tests {
             let end = 1_764_300_000.0 + 8.0 * 3600.0;
             // `sibling` rises through its last 8 hours from the day's low.
             let mut ramp = sibling(end + 2.0 * 3600.0, amp, seed);
-            ramp.points.retain(|p| p.0 >= end - 8.0 * 3600.0 && p.0 <= end);
+            ramp.points
+                .retain(|p| p.0 >= end - 8.0 * 3600.0 && p.0 <= end);
             let v = detect(&ramp, &Options::default());
             assert_ne!(v.verdict, VerdictKind::Leak, "ramp {seed}: {:?}", v.reasons);
             let v = detect(&first_hours("linear-short", seed, 8.0), &Options::default());
