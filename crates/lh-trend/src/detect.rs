@@ -453,7 +453,9 @@ fn slow_cycles(x: &[f64], lo: &mut Vec<f64>) {
     let mut gaps: Vec<f64> = drops.windows(2).map(|w| w[1] - w[0]).collect();
     let period = stats::quantile(&mut gaps, 0.5) * 1.1;
     let width = (x[x.len() - 1] - x[0]) / (x.len() - 1) as f64;
-    if period < 1.5 * width {
+    // Wider than the buckets, and seen four times at least: a spacing near
+    // the span is a few steps of a rising floor, not a cycle.
+    if period < 1.5 * width || 4.0 * period > x[x.len() - 1] - x[0] {
         return;
     }
     let mut q: std::collections::VecDeque<usize> = Default::default();
