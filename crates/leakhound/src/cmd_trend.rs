@@ -110,29 +110,41 @@ fn read_file<T>(
 }
 
 pub fn detect(a: DetectArgs) -> Result<u8> {
-    // Streamed: the benchmark's 650 MB file is judged while it is read.
-    let verdicts = read_file(&a.file, |f| {
-        let len = f.metadata().map_or(0, |m| m.len());
-        let f = crate::output::ProgressReader::new(f, len, "judging series");
-        jsonl::detect_reader(f, &Options::default())
-    })?;
+    // Streamed both ways: a fleet's file (100,000 series, gigabytes) is
+    // judged while it is read, and each JSON verdict written once those
+    // before it are, so memory stays a few input blocks' worth. The table
+    // needs its widths, so it holds its rows.
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    match a.format {
-        OutputFormat::Table => {
-            let mut table = lh_report::trend::DetectTable::new(table_style());
-            for v in &verdicts {
-                table.push(v);
+    let mut leaks = false;
+    let mut table = (a.format == OutputFormat::Table)
+        .then(|| lh_report::trend::DetectTable::new(table_style()));
+    let file = std::fs::File::open(&a.file)
+        .map_err(jsonl::Error::from)
+        .map_err(TrendError::from)
+        .with_context(|| a.file.display().to_string())?;
+    let len = file.metadata().map_or(0, |m| m.len());
+    let file = crate::output::ProgressReader::new(file, len, "judging series");
+    let n = jsonl::detect_each(file, &Options::default(), |v| {
+        leaks |= v.verdict == VerdictKind::Leak;
+        match table.as_mut() {
+            Some(t) => {
+                t.push(&v);
+                Ok(())
             }
-            out.write_all(table.render().as_bytes())?;
+            None => jsonl::write_verdict(&mut out, &v),
         }
-        _ => {
-            for v in &verdicts {
-                jsonl::write_verdict(&mut out, v)?;
-            }
-        }
+    })
+    .map_err(TrendError::from)
+    .with_context(|| a.file.display().to_string())?;
+    if n == 0 {
+        return Err(
+            TrendError::Input(format!("{}: no series in the file", a.file.display())).into(),
+        );
+    }
+    if let Some(t) = table {
+        out.write_all(t.render().as_bytes())?;
     }
     out.flush()?;
-    let leaks = verdicts.iter().any(|v| v.verdict == VerdictKind::Leak);
     Ok(u8::from(a.fail_on_leak && leaks))
 }
 

@@ -505,7 +505,8 @@ fn cgroup_sampling_reads_a_real_process_in_a_real_memory_cgroup() {
 }
 
 /// The recorded real series (testdata/series, docs/corpus.md): sample apps
-/// of two runtimes in memory cgroups, OOM kills and restarts included.
+/// of four runtimes in memory cgroups, OOM kills, deploys and a daily load
+/// included.
 /// `detect` must give each the verdict its label says.
 #[test]
 fn detect_agrees_with_the_labels_of_the_recorded_real_series() {

@@ -37,8 +37,17 @@ pub struct Options {
     pub horizon_s: f64,
     /// A rise shorter than this (seconds) is a burst, not yet a trend.
     pub min_rise_s: f64,
+    /// A rise shorter than this (seconds) may still be a warm-up or a cache
+    /// filling, and is a leak only when the limit is nearer than the rise
+    /// seen. Never longer than `daily_span_s`: a caller that rules the
+    /// daily cycle out (a soak, on a fresh process under flat load) rules
+    /// this out too.
+    pub settle_s: f64,
     /// A sample this far below the trailing floor starts a new incarnation.
     pub restart_ratio: f64,
+    /// Leave a `leak` verdict's confidence as the detector's raw score
+    /// instead of calibrating it: what `lh-eval calibrate` fits the table on.
+    pub raw_confidence: bool,
 }
 
 impl Default for Options {
@@ -51,8 +60,10 @@ impl Default for Options {
             min_daily_growth: 0.01,
             daily_span_s: 27.0 * 3600.0,
             min_rise_s: 3.0 * 3600.0,
+            settle_s: 6.0 * 3600.0,
             horizon_s: 14.0 * 86400.0,
             restart_ratio: 0.6,
+            raw_confidence: false,
         }
     }
 }
@@ -77,8 +88,60 @@ pub fn detect(series: &Series, opts: &Options) -> Verdict {
     analyze(series, opts).0
 }
 
-/// Runs the detector and returns the verdict with what it fitted.
+/// Judges `series` with its siblings (the other pods of the same workload,
+/// as [`Series`] on the same clock) as evidence. Only a leak seen for less
+/// than a day, which a daily cycle could still explain, is open to them:
+/// when most siblings seen for a day or more do not leak, yet rose over the
+/// same hours (by a tenth or more), the rise is the workload's day, not
+/// this pod's leak. A sibling's age says what its own rise means, which a
+/// young pod's cannot yet: that is what `scan` can pass in.
+pub fn detect_with_siblings(series: &Series, siblings: &[Series], opts: &Options) -> Verdict {
+    let (mut v, an) = analyze(series, opts);
+    let hedged = v.verdict == VerdictKind::Leak && v.reasons.iter().any(|r| r.starts_with(HEDGE));
+    let (Some(from), Some(to)) = (an.regime_start, an.points.last().map(|p| p.0)) else {
+        return v;
+    };
+    if !hedged {
+        return v;
+    }
+    let day_old: Vec<&Series> = siblings
+        .iter()
+        .filter(|s| match (s.points.first(), s.points.last()) {
+            (Some(a), Some(b)) => b.0 - a.0 >= 86400.0 && b.0 >= to - 3600.0,
+            _ => false,
+        })
+        .collect();
+    let healthy_rose = day_old
+        .iter()
+        .filter(|s| {
+            detect(s, opts).verdict != VerdictKind::Leak
+                && load_rise(&s.points, from, to).is_some_and(|r| r >= 0.1)
+        })
+        .count();
+    if !day_old.is_empty() && 2 * healthy_rose > day_old.len() {
+        v.verdict = VerdictKind::NoLeak;
+        v.confidence = 0.5;
+        v.time_to_limit_seconds = None;
+        v.reasons.push(format!(
+            "{healthy_rose} of {} sibling(s) seen for a day or more rose over the same hours and do not leak: the workload's daily cycle, not a leak",
+            day_old.len()
+        ));
+    }
+    v
+}
+
+/// Runs the detector and returns the verdict with what it fitted. A leak's
+/// confidence is calibrated: among leak verdicts of confidence about c,
+/// about a fraction c were right on the corpus the table was fitted on.
 pub fn analyze(series: &Series, opts: &Options) -> (Verdict, Analysis) {
+    let (mut v, an) = analyze_raw(series, opts);
+    if v.verdict == VerdictKind::Leak && !opts.raw_confidence {
+        v.confidence = crate::calibration::apply(v.confidence);
+    }
+    (v, an)
+}
+
+fn analyze_raw(series: &Series, opts: &Options) -> (Verdict, Analysis) {
     let mut reasons = Vec::new();
     let limit = match series.limit_bytes {
         Some(0) => {
@@ -149,7 +212,20 @@ pub fn analyze(series: &Series, opts: &Options) -> (Verdict, Analysis) {
     }
     match judged {
         Judged::Short(why) => out.reasons.push(why),
-        Judged::Done(v) => {
+        Judged::Done(mut v) => {
+            // A leak whose run is short of a day, after a run that grew to
+            // the limit and restarted: the crash loop rules the daily cycle out.
+            let crash = (v.kind == VerdictKind::Leak && restarts > 0)
+                .then(|| previous_run_leak(&pts, &incs, limit, load, opts))
+                .flatten();
+            if let Some((p, peak, _)) = crash {
+                v.reasons.retain(|r| !r.starts_with(HEDGE));
+                v.confidence = v.confidence.max(p.confidence * 0.95);
+                v.reasons.push(format!(
+                    "the previous run grew to {:.0}% of the limit and restarted (likely OOM-killed)",
+                    peak * 100.0
+                ));
+            }
             out.verdict = v.kind;
             out.slope_bytes_per_hour = v.slope_h;
             out.confidence = v.confidence;
@@ -160,6 +236,9 @@ pub fn analyze(series: &Series, opts: &Options) -> (Verdict, Analysis) {
     an.points = pts;
     (out, an)
 }
+
+/// How the reason that hedges a leak of less than a day begins.
+const HEDGE: &str = "the rise keeps its pace, as a leak does";
 
 /// The previous complete run's leak verdict, its peak as a share of the limit
 /// and its length in seconds, when it grew to at least 90% of the limit before
@@ -340,6 +419,7 @@ fn envelope(pts: &[(f64, f64)]) -> Envelope {
         lo.push(stats::quantile(&mut bucket, 0.05));
         hi.push(max);
     }
+    slow_cycles(&x, &mut lo);
     Envelope {
         t0,
         x,
@@ -347,6 +427,50 @@ fn envelope(pts: &[(f64, f64)]) -> Envelope {
         hi,
         period_s: period,
     }
+}
+
+/// A JVM's old generation may be collected once an hour or less often: the
+/// buckets, sized for the young collections, then miss its troughs, and the
+/// floor itself saws. When it drops sharply three times or more, at a
+/// spacing wider than the buckets, it is replaced by its trailing minimum
+/// over one such spacing (the last trough: the floor a collection reaches).
+fn slow_cycles(x: &[f64], lo: &mut Vec<f64>) {
+    if x.len() < 16 {
+        return;
+    }
+    let mut steps: Vec<f64> = lo.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
+    let usual = stats::quantile(&mut steps, 0.5);
+    let drops: Vec<f64> = (1..lo.len())
+        .filter(|&i| {
+            let d = lo[i - 1] - lo[i];
+            d > 0.03 * lo[i - 1] && d > 3.0 * usual
+        })
+        .map(|i| x[i])
+        .collect();
+    if drops.len() < 3 {
+        return;
+    }
+    let mut gaps: Vec<f64> = drops.windows(2).map(|w| w[1] - w[0]).collect();
+    let period = stats::quantile(&mut gaps, 0.5) * 1.1;
+    let width = (x[x.len() - 1] - x[0]) / (x.len() - 1) as f64;
+    // Wider than the buckets, and seen four times at least: a spacing near
+    // the span is a few steps of a rising floor, not a cycle.
+    if period < 1.5 * width || 4.0 * period > x[x.len() - 1] - x[0] {
+        return;
+    }
+    let mut q: std::collections::VecDeque<usize> = Default::default();
+    let mut floor = Vec::with_capacity(x.len());
+    for i in 0..x.len() {
+        while q.front().is_some_and(|&j| x[j] < x[i] - period) {
+            q.pop_front();
+        }
+        while q.back().is_some_and(|&j| lo[j] >= lo[i]) {
+            q.pop_back();
+        }
+        q.push_back(i);
+        floor.push(lo[q[0]]);
+    }
+    *lo = floor;
 }
 
 /// Where the last regime of the floor begins: binary segmentation into
@@ -433,10 +557,13 @@ fn judge(
     // Runtimes grow their heaps in steps (Go maps arenas, the JVM grows its
     // generations), so a leak's working set can be a staircase whose last
     // regime is one short step, too short to call. If the last regime is
-    // shorter than a burst, rises, and is no leak on its own, the whole run
+    // too short to judge alone, rises, and is no leak on its own, the whole run
     // gets a second opinion; its own step, warm-up and daily-cycle tests
     // still stand. The reasons so far are kept for it only then.
-    let short = k > 0 && (env.x[env.x.len() - 1] - env.x[k]) * 3600.0 < opts.min_rise_s;
+    // Too short to judge alone: shorter than a burst, or than a rise needs
+    // to settle.
+    let alone_s = opts.min_rise_s.max(opts.settle_s.min(opts.daily_span_s));
+    let short = k > 0 && (env.x[env.x.len() - 1] - env.x[k]) * 3600.0 < alone_s;
     let kept = short.then(|| reasons.clone());
     let judged = judge_regime(&env, k, reasons, limit, load, opts, an);
     if let (Some(reasons), Judged::Done(v)) = (kept, &judged) {
@@ -607,14 +734,17 @@ fn judge_regime(
     // A rise seen for less than a day may be half a daily cycle: only an
     // imminent limit (closer than half the rise seen) justifies a verdict.
     let rise_s = span_x * 3600.0;
-    if rise_s < opts.min_rise_s {
+    // Too short a rise is no evidence either way: not yet a verdict.
+    let imminent = ttl_now.is_some_and(|t| t < rise_s);
+    let settle = opts.settle_s.min(opts.daily_span_s);
+    if rise_s < opts.min_rise_s || (rise_s < settle && !imminent) {
         reasons.push(format!(
-            "the floor rises {}/h, but for {:.1} h only: a burst (a cache or page cache filling) until it lasts {:.0} h",
+            "the floor rises {}/h, but for {:.1} h only: a warm-up or a cache filling looks the same until it lasts {:.0} h",
             human_bytes(slope as i64),
             span_x,
-            opts.min_rise_s / 3600.0
+            opts.min_rise_s.max(settle) / 3600.0
         ));
-        return base(VerdictKind::NoLeak, 0.5, reasons);
+        return base(VerdictKind::InsufficientData, 0.0, reasons);
     }
     // Unless a whole day before the rise was seen, and its floor wobbled far
     // less than the rise: then the day has no cycle that could explain it.
@@ -625,21 +755,80 @@ fn judge_regime(
         let wobble = stats::quantile(&mut r, 0.95) - stats::quantile(&mut r, 0.05);
         slope * span_x > 3.0 * wobble
     };
+    // Less than a day of it: a daily cycle's rising half bends (from the
+    // night's low it speeds up, towards the day's high it slows down) where
+    // a leak keeps its pace. A rise that a 24-hour wave fits clearly better
+    // than a line is that wave; one that keeps its pace is a leak, and the
+    // verdict says what would change it.
+    let mut hedge = None;
     if rise_s < opts.daily_span_s && !calm_day_before && !ttl_now.is_some_and(|t| t < rise_s / 2.0)
     {
-        reasons.push(format!(
-            "the floor rises {}/h, but for {:.1} h only, which cannot rule out a daily cycle",
-            human_bytes(slope as i64),
-            span_x
+        if let Some(gain) = daily_bend(env, k) {
+            reasons.push(format!(
+                "the floor rises {}/h for {:.1} h but bends as a daily cycle does (a 24 h wave fits it {gain:.0} BIC better than a line): no leak until it keeps its pace past 24 h of history",
+                human_bytes(slope as i64),
+                span_x
+            ));
+            return base(VerdictKind::NoLeak, 0.5, reasons);
+        }
+        // Half a mild daily cycle makes a slow rise too: less than a day of
+        // it calls for haste only when the limit is days away at most.
+        let urgent = match ttl_now {
+            Some(t) => t <= 3.0 * 86400.0,
+            None => daily >= 0.5,
+        };
+        if !urgent {
+            reasons.push(format!(
+                "the floor rises {}/h for {:.1} h, slowly ({:.0}% of its level a day{}): a daily cycle cannot be ruled out until 24 h of history",
+                human_bytes(slope as i64),
+                span_x,
+                daily * 100.0,
+                ttl_now.map_or(String::new(), |t| format!(", the limit {} away", human_duration(t)))
+            ));
+            return base(VerdictKind::InsufficientData, 0.0, reasons);
+        }
+        // A leak keeps its pace; a warm-up slows, a morning speeds up.
+        let half = x.len() / 2;
+        let pace = stats::theil_sen(&x[half..], &y[half..], &mut scratch)
+            / stats::theil_sen(&x[..half], &y[..half], &mut scratch).max(f64::MIN_POSITIVE);
+        if !(0.6..=1.7).contains(&pace) {
+            reasons.push(format!(
+                "the floor rises {}/h for {:.1} h, but its second half at {:.0}% of the first's pace ({}): not a leak's steady pace until 24 h of history",
+                human_bytes(slope as i64),
+                span_x,
+                pace * 100.0,
+                if pace < 1.0 { "slowing, as a warm-up does" } else { "speeding up, as a morning does" }
+            ));
+            return base(VerdictKind::InsufficientData, 0.0, reasons);
+        }
+        // Traffic that rose with it over the same hours explains a rise as
+        // well as a leak would: load and time cannot be parted in so little.
+        if let Some(rise) =
+            load.and_then(|l| load_rise(l, env.t0 + x[0] * 3600.0, env.t0 + x_end * 3600.0))
+        {
+            if rise >= 0.2 {
+                reasons.push(format!(
+                    "the floor rises {}/h for {:.1} h, and the load rose {:.0}% over the same hours: a leak beneath it cannot be told apart until 24 h of history",
+                    human_bytes(slope as i64),
+                    span_x,
+                    rise * 100.0
+                ));
+                return base(VerdictKind::NoLeak, 0.5, reasons);
+            }
+        }
+        hedge = Some(format!(
+            "{HEDGE}; a daily cycle cannot be ruled out until 24 h of history ({span_x:.1} h seen)"
         ));
-        return base(VerdictKind::NoLeak, 0.5, reasons);
     }
     // Last, since it is the one step that needs more than memory: is the rise
     // load's? Weighed over the whole incarnation's floor as measured
     // (`an.lower`): telling load from time takes every swing of the load (a
     // regime of a few hours is mostly one rise), and the daily cycle that
     // `deseasonalize` took out is load's to explain.
-    let load_note = match load.map(|l| load::check(&an.lower, l, opts.alpha, opts.min_daily_growth))
+    // Under less than a day, load and time rise together and are hard to
+    // part: a load that follows the rise at all (5%) is let explain it.
+    let load_alpha = if hedge.is_some() { 0.05 } else { opts.alpha };
+    let load_note = match load.map(|l| load::check(&an.lower, l, load_alpha, opts.min_daily_growth))
     {
         Some(LoadCheck::Explained { confidence, reason }) => {
             reasons.push(reason);
@@ -660,6 +849,8 @@ fn judge_regime(
         "Mann–Kendall trend Z = {z:.1}, p = {p:.1e} after the autocorrelation correction"
     ));
     reasons.extend(load_note);
+    let hedged = hedge.is_some();
+    reasons.extend(hedge);
     if let (Some(t), Some(l)) = (ttl_now, limit) {
         let (t_fast, t_slow) = (ttl(hi).unwrap_or(t), ttl(lo).unwrap_or(t));
         reasons.push(format!(
@@ -671,9 +862,74 @@ fn judge_regime(
             human_duration(t_slow)
         ));
     }
-    // Sure of the trend and of its size: a lower bound far from 0 counts.
-    let conf = (1.0 - p) * (0.8 + 0.2 * (lo / slope).clamp(0.0, 1.0));
-    base(VerdictKind::Leak, conf.clamp(0.5, 0.99), reasons)
+    // The raw score: sure of the trend and of its size (a lower bound far
+    // from 0 counts), and seen long enough. It only ranks; what a score
+    // means is calibrated ([`calibrated`]).
+    let seen = (span_x / 24.0).min(1.0);
+    let raw = (1.0 - p)
+        * (0.8 + 0.2 * (lo / slope).clamp(0.0, 1.0))
+        * (0.5 + 0.5 * seen)
+        * if hedged { 0.9 } else { 1.0 };
+    base(VerdictKind::Leak, raw, reasons)
+}
+
+/// How much the load rose from the first fifth of `[a, b]` to the last
+/// (a share of the first); `None` when either holds no load sample.
+fn load_rise(load: &[(f64, f64)], a: f64, b: f64) -> Option<f64> {
+    let mean = |from: f64, to: f64| {
+        let w: Vec<f64> = load
+            .iter()
+            .filter(|p| p.0 >= from && p.0 <= to)
+            .map(|p| p.1)
+            .collect();
+        (!w.is_empty()).then(|| w.iter().sum::<f64>() / w.len() as f64)
+    };
+    let fifth = (b - a) / 5.0;
+    let (first, last) = (mean(a, a + fifth)?, mean(b - fifth, b)?);
+    (first > 0.0).then(|| last / first - 1.0)
+}
+
+/// Whether a 24-hour wave (level, sine and cosine at the hour of day) fits
+/// the floor of the last day (at most) clearly better than a line, and than
+/// two lines meeting where the last regime begins (bucket `k`): a leak that
+/// starts late is a knee, a morning a smooth bend. Clearly: by 10 BIC and
+/// with at most 70% of the residual, which a steady rise with noise never
+/// gives. The gain in BIC over the better of the two when it does.
+fn daily_bend(env: &Envelope, k: usize) -> Option<f64> {
+    let n = env.x.len();
+    let from = env.x.partition_point(|t| *t < env.x[n - 1] - 24.0);
+    let (x, y) = (&env.x[from..], &env.lo[from..]);
+    let k = k.saturating_sub(from);
+    if x.len() < 8 {
+        return None;
+    }
+    let h0 = env.t0 / 3600.0;
+    let w = std::f64::consts::TAU / 24.0;
+    let ones = vec![1.0; x.len()];
+    let (_, wave) = stats::lstsq(
+        &[
+            ones.clone(),
+            x.iter().map(|t| ((h0 + t) * w).sin()).collect(),
+            x.iter().map(|t| ((h0 + t) * w).cos()).collect(),
+        ],
+        y,
+    )?;
+    let m = x.len();
+    let line_rss = |a: usize, b: usize| {
+        let (i, s) = stats::ols(&x[a..b], &y[a..b]);
+        stats::rss_line(&x[a..b], &y[a..b], i, s)
+    };
+    let line = line_rss(0, m);
+    let mut best = (stats::bic(line, m, 2), line);
+    if k >= 3 && m - k >= 3 {
+        let knee = line_rss(0, k) + line_rss(k, m);
+        let b = stats::bic(knee, m, 5);
+        if b < best.0 {
+            best = (b, knee);
+        }
+    }
+    let gain = best.0 - stats::bic(wave, m, 3);
+    (gain > 10.0 && wave < 0.7 * best.1).then_some(gain)
 }
 
 /// Load that follows the day makes the floor rise for twelve hours and fall
@@ -791,6 +1047,87 @@ mod tests {
     /// Four days of a corpus pattern, load included where it has one.
     fn four_days(pattern: &str, seed: u64) -> Series {
         corpus::one(pattern, pattern, &mut Rng::new(seed), Some(4.0)).0
+    }
+
+    /// `hours` of a corpus pattern's series, load dropped.
+    fn first_hours(pattern: &str, seed: u64, hours: f64) -> Series {
+        let mut s = corpus::one(pattern, pattern, &mut Rng::new(seed), Some(hours / 24.0)).0;
+        s.load = None;
+        s
+    }
+
+    /// Eight hours from the night's low: a daily cycle bends, a leak keeps
+    /// its pace. Neither has a day of history, and no load is given.
+    #[test]
+    fn a_morning_ramp_is_no_leak_and_a_short_leak_is_one() {
+        for seed in 0..6 {
+            let amp = 0.1 + 0.05 * seed as f64;
+            let end = 1_764_300_000.0 + 8.0 * 3600.0;
+            // `sibling` rises through its last 8 hours from the day's low.
+            let mut ramp = sibling(end + 2.0 * 3600.0, amp, seed);
+            ramp.points
+                .retain(|p| p.0 >= end - 8.0 * 3600.0 && p.0 <= end);
+            let v = detect(&ramp, &Options::default());
+            assert_ne!(v.verdict, VerdictKind::Leak, "ramp {seed}: {:?}", v.reasons);
+            let v = detect(&first_hours("linear-short", seed, 8.0), &Options::default());
+            assert_eq!(v.verdict, VerdictKind::Leak, "leak {seed}: {:?}", v.reasons);
+            // What would change its mind is said, unless the limit is near.
+            assert!(
+                v.reasons
+                    .iter()
+                    .any(|r| r.contains("a daily cycle cannot be ruled out until 24 h"))
+                    || v.time_to_limit_seconds.is_some_and(|t| t < 4.0 * 3600.0),
+                "{:?}",
+                v.reasons
+            );
+        }
+    }
+
+    /// Two days of a healthy pod under a daily cycle of ±`amp`, ending at
+    /// `end`, rising through the 8 hours before it (from the day's low 10 h
+    /// before `end`, 2 h past the steepest hour).
+    fn sibling(end: f64, amp: f64, seed: u64) -> Series {
+        let mut rng = Rng::new(seed);
+        let points = (0..2880)
+            .map(|i| {
+                let t = end - 2.0 * 86400.0 + i as f64 * 60.0;
+                let day = (std::f64::consts::TAU * (t - (end - 4.0 * 3600.0)) / 86400.0).sin();
+                let gc = 1.0 + 0.1 * rng.f64();
+                (t, 200e6 * (1.0 + amp * day) * gc)
+            })
+            .collect();
+        Series {
+            id: format!("sibling-{seed}"),
+            limit_bytes: Some(1 << 30),
+            points,
+            load: None,
+        }
+    }
+
+    /// A pod 8 hours old rises at a steady pace: a hedged leak on its own.
+    /// Siblings seen for two days, healthy, that rose over the same hours
+    /// make it their daily cycle; flat ones leave it a leak.
+    #[test]
+    fn siblings_that_rose_with_it_explain_a_young_rise() {
+        let s = first_hours("linear-short", 0, 8.0);
+        let alone = detect(&s, &Options::default());
+        assert_eq!(alone.verdict, VerdictKind::Leak, "{:?}", alone.reasons);
+        let end = s.points[s.points.len() - 1].0;
+        let rose: Vec<Series> = (0..3).map(|k| sibling(end, 0.3, k)).collect();
+        for r in &rose {
+            let v = detect(r, &Options::default());
+            assert_ne!(v.verdict, VerdictKind::Leak, "{:?}", v.reasons);
+        }
+        let v = detect_with_siblings(&s, &rose, &Options::default());
+        assert_eq!(v.verdict, VerdictKind::NoLeak, "{:?}", v.reasons);
+        assert!(
+            v.reasons.last().unwrap().starts_with("3 of 3 sibling(s)"),
+            "{:?}",
+            v.reasons
+        );
+        let flat: Vec<Series> = (0..3).map(|k| sibling(end, 0.0, k)).collect();
+        let v = detect_with_siblings(&s, &flat, &Options::default());
+        assert_eq!(v.verdict, VerdictKind::Leak, "{:?}", v.reasons);
     }
 
     #[test]

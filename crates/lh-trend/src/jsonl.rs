@@ -252,15 +252,37 @@ pub fn parse_all(text: &str) -> Result<Vec<Series>, Error> {
 
 /// Reads every series from a reader, in order, parsing on every core.
 pub fn read(r: impl Read + Send) -> Result<Vec<Series>, Error> {
-    map_series(r, Series::clone)
+    let mut all = Vec::new();
+    for_each_series(r, Series::clone, |s| {
+        all.push(s);
+        Ok(())
+    })?;
+    Ok(all)
 }
 
 /// Runs the detector over every series of a JSONL stream and returns the
-/// verdicts in input order. Reading, parsing and judging run together on
-/// every core, block by block, so the file is never held whole in memory
-/// and no core waits for the parse to finish before judging.
+/// verdicts in input order (see [`detect_each`] to stream them instead).
 pub fn detect_reader(r: impl Read + Send, opts: &crate::Options) -> Result<Vec<Verdict>, Error> {
-    map_series(r, |s| crate::detect(s, opts))
+    let mut all = Vec::new();
+    detect_each(r, opts, |v| {
+        all.push(v);
+        Ok(())
+    })?;
+    Ok(all)
+}
+
+/// Runs the detector over every series of a JSONL stream and hands each
+/// verdict to `emit` in input order, as soon as the ones before it are out;
+/// returns how many there were. Reading, parsing and judging run together
+/// on every core, block by block, so neither the file nor its verdicts are
+/// ever held whole in memory: a fleet of 100,000 series takes what a few
+/// blocks take.
+pub fn detect_each(
+    r: impl Read + Send,
+    opts: &crate::Options,
+    emit: impl FnMut(Verdict) -> std::io::Result<()>,
+) -> Result<usize, Error> {
+    for_each_series(r, |s| crate::detect(s, opts), emit)
 }
 
 /// Input blocks handed to a worker: large enough that taking one (under a
@@ -305,12 +327,17 @@ impl<R: Read> Feed<R> {
     }
 }
 
-/// Applies `f` to every series of a JSONL stream on every core and returns
-/// the results in input order. On bad input the error is the one a
-/// line-by-line reader would meet first: blocks before a failing one are
-/// finished, later ones are not started. Workers count the lines of their
-/// blocks, so line numbers of errors are settled at the end.
-fn map_series<R, T, F>(r: R, f: F) -> Result<Vec<T>, Error>
+/// Applies `f` to every series of a JSONL stream on every core and hands
+/// the results to `emit` in input order; returns how many there were. On bad
+/// input the error is the one a line-by-line reader would meet first:
+/// blocks before a failing one are finished and emitted, later ones are not
+/// started. Workers count the lines of their blocks, so line numbers of
+/// errors are settled here.
+fn for_each_series<R, T, F>(
+    r: R,
+    f: F,
+    mut emit: impl FnMut(T) -> std::io::Result<()>,
+) -> Result<usize, Error>
 where
     R: Read + Send,
     T: Send,
@@ -323,12 +350,19 @@ where
         done: false,
         stopped: false,
     });
+    let stop = || feed.lock().unwrap_or_else(|p| p.into_inner()).stopped = true;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // Blocks done as (index, lines, results); an error as (block, error with
-    // the line number within the block).
-    type Part<T> = (Vec<(usize, usize, Vec<T>)>, Option<(usize, Error)>);
-    let worker = || -> Part<T> {
-        let (mut done, mut buf, mut points) = (Vec::new(), Vec::new(), Vec::new());
+    // What a worker sends: a block done as (index, lines, results), or an
+    // error as (block, error with the line number within the block).
+    enum Part<T> {
+        Done(usize, usize, Vec<T>),
+        Failed(usize, Error),
+    }
+    // A few blocks may wait in the channel: a worker that runs ahead waits
+    // there, so memory stays a few blocks' worth however long the input.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Part<T>>(2 * threads);
+    let worker = |tx: std::sync::mpsc::SyncSender<Part<T>>| {
+        let (mut buf, mut points) = (Vec::new(), Vec::new());
         loop {
             let next = feed
                 .lock()
@@ -336,8 +370,11 @@ where
                 .take(&mut buf);
             let block = match next {
                 Ok(Some(b)) => b,
-                Ok(None) => return (done, None),
-                Err(e) => return (done, Some((usize::MAX, e.into()))),
+                Ok(None) => return,
+                Err(e) => {
+                    let _ = tx.send(Part::Failed(usize::MAX, e.into()));
+                    return;
+                }
             };
             let (mut out, mut lines, mut at) = (Vec::new(), 0, 0);
             while at < buf.len() {
@@ -364,41 +401,68 @@ where
                     }
                     Ok(None) => {}
                     Err(e) => {
-                        feed.lock().unwrap_or_else(|p| p.into_inner()).stopped = true;
-                        return (done, Some((block, e)));
+                        stop();
+                        let _ = tx.send(Part::Failed(block, e));
+                        return;
                     }
                 }
             }
-            done.push((block, lines, out));
+            if tx.send(Part::Done(block, lines, out)).is_err() {
+                return;
+            }
         }
     };
-    let parts: Vec<Part<T>> = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..threads).map(|_| s.spawn(worker)).collect();
-        hs.into_iter()
-            .map(|h| h.join().expect("reader thread"))
-            .collect()
-    });
-    let (mut blocks, mut errors) = (Vec::new(), Vec::new());
-    for (done, err) in parts {
-        blocks.extend(done);
-        errors.extend(err);
-    }
-    blocks.sort_unstable_by_key(|b| b.0);
-    // A read error comes after every block handed out before it.
-    if let Some((block, mut e)) = errors.into_iter().min_by_key(|(block, e)| match e {
-        Error::Line { line, .. } => (*block, *line),
-        Error::Io(_) => (usize::MAX, 0),
-    }) {
-        if let Error::Line { line, .. } = &mut e {
-            *line += blocks
-                .iter()
-                .take_while(|b| b.0 < block)
-                .map(|b| b.1)
-                .sum::<usize>();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let tx = tx.clone();
+            s.spawn(move || worker(tx));
         }
-        return Err(e);
-    }
-    Ok(blocks.into_iter().flat_map(|b| b.2).collect())
+        drop(tx);
+        // Blocks that arrived before their turn, the next one to emit, the
+        // lines emitted so far, and the first error by input order.
+        let mut waiting = std::collections::BTreeMap::new();
+        let (mut next, mut lines, mut count) = (0, 0, 0);
+        let mut failed: Option<(usize, Error)> = None;
+        for part in rx {
+            match part {
+                Part::Done(b, l, out) => {
+                    waiting.insert(b, (l, out));
+                }
+                Part::Failed(b, e) => {
+                    if failed.as_ref().is_none_or(|f| b < f.0) {
+                        failed = Some((b, e));
+                    }
+                }
+            }
+            while failed.as_ref().is_none_or(|f| next < f.0) {
+                let Some((l, out)) = waiting.remove(&next) else {
+                    break;
+                };
+                next += 1;
+                lines += l;
+                for t in out {
+                    count += 1;
+                    if let Err(e) = emit(t) {
+                        // The output is gone (a closed pipe): stop reading.
+                        stop();
+                        failed.get_or_insert((0, e.into()));
+                        waiting.clear();
+                        break;
+                    }
+                }
+            }
+        }
+        match failed {
+            Some((_, mut e)) => {
+                // Every block before the failing one was emitted.
+                if let Error::Line { line, .. } = &mut e {
+                    *line += lines;
+                }
+                Err(e)
+            }
+            None => Ok(count),
+        }
+    })
 }
 
 /// Writes one series per line.
@@ -545,7 +609,17 @@ mod tests {
             text += &format!(r#"{{"id":"s{n}","points":[[1,{n}],[2,{n}.5]]}}"#);
             text += if n % 7 == 0 { "\r\n\n" } else { "\n" };
         }
-        let ids = map_series(text.as_bytes(), |s| s.id.clone()).unwrap();
+        let mut ids = Vec::new();
+        let count = for_each_series(
+            text.as_bytes(),
+            |s| s.id.clone(),
+            |id| {
+                ids.push(id);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(count, n);
         assert_eq!(ids.len(), n);
         assert!(ids
             .iter()

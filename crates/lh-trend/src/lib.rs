@@ -8,6 +8,7 @@
 //! that follows a given load series from a leak.
 
 pub mod baselines;
+pub mod calibration;
 pub mod corpus;
 pub mod detect;
 pub mod eval;
@@ -15,4 +16,4 @@ pub mod jsonl;
 pub mod load;
 pub mod stats;
 
-pub use detect::{analyze, detect, Analysis, Options};
+pub use detect::{analyze, detect, detect_with_siblings, Analysis, Options};

@@ -2,10 +2,15 @@
 //!
 //! ```text
 //! lh-eval corpus SEED PER_PATTERN CORPUS.jsonl LABELS.jsonl
-//! lh-eval score CORPUS.jsonl LABELS.jsonl VERDICTS.jsonl [REAL.jsonl REAL-LABELS.jsonl]
+//! lh-eval score [--heldout] CORPUS.jsonl LABELS.jsonl VERDICTS.jsonl [REAL.jsonl REAL-LABELS.jsonl]
 //! lh-eval bulk N DAYS SERIES.jsonl OPENMETRICS.txt
+//! lh-eval calibrate CORPUS.jsonl LABELS.jsonl OUT.rs
 //! lh-eval explain CORPUS.jsonl ID
 //! ```
+//!
+//! `calibrate` replays the corpus hour by hour with raw confidences and
+//! writes crates/lh-trend/src/calibration.rs: the isotonic fit of right
+//! `leak` verdicts on the raw score. Fit it on the own corpus only.
 //!
 //! `explain` replays one series hour by hour and prints each verdict that
 //! differs from the previous one, with its reasons: how an alarm came about.
@@ -13,10 +18,16 @@
 //! `score` first checks that the verdicts `leakhound detect` wrote for the
 //! whole series are the ones the library gives, then replays every series
 //! hour by hour through leakhound and the three baselines and prints the
-//! table. It exits 1 when the acceptance bar (F1 ≥ 0.95, above every
-//! baseline, ≤ 1 false alarm per 1,000 container-days) is not met. A
-//! second, recorded set (testdata/series) is scored the same way and shown
-//! as one row, `real`; the bar is the corpus's.
+//! tables (eval.rs). It exits 1 when the acceptance bar is not met, and
+//! says which part: F1 ≥ 0.97 on the own corpus, or with `--heldout` (a
+//! corpus from another generator, in its label schema) F1 ≥ 0.95 with
+//! precision ≥ 0.97 and above every baseline in every history class; on
+//! both, above every baseline overall, ≤ 1 false alarm per 1,000 healthy
+//! container-days, median delay ≤ 2 h (≤ 6 h) for leaks reaching the limit
+//! within 24 h (72 h) of onset, median time-to-limit error ≤ 20 %, and each
+//! reliability bin of 50 or more verdicts within 0.1 of its mean confidence.
+//! A second, recorded set (testdata/series) is scored the same way and shown
+//! as one row, `real`; it is not in the bar.
 
 use lh_trend::corpus::{self, Label};
 use lh_trend::stats::Rng;
@@ -30,11 +41,14 @@ fn main() -> ExitCode {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let r = match a.as_slice() {
         ["corpus", seed, n, out, labels] => make_corpus(seed, n, out, labels),
-        ["score", c, l, v] => score(c, l, v, None),
-        ["score", c, l, v, rs, rl] => score(c, l, v, Some((rs, rl))),
+        ["score", "--heldout", c, l, v] => score(c, l, v, None, true),
+        ["score", "--heldout", c, l, v, rs, rl] => score(c, l, v, Some((rs, rl)), true),
+        ["score", c, l, v] => score(c, l, v, None, false),
+        ["score", c, l, v, rs, rl] => score(c, l, v, Some((rs, rl)), false),
         ["bulk", n, days, out, om] => bulk(n, days, out, om),
         ["explain", c, id] => explain(c, id),
-        _ => Err("usage: lh-eval corpus SEED PER_PATTERN CORPUS LABELS | score CORPUS LABELS VERDICTS [REAL REAL-LABELS] | bulk N DAYS SERIES OPENMETRICS".into()),
+        ["calibrate", c, l, out] => calibrate(c, l, out),
+        _ => Err("usage: lh-eval corpus SEED PER_PATTERN CORPUS LABELS | score [--heldout] CORPUS LABELS VERDICTS [REAL REAL-LABELS] | bulk N DAYS SERIES OPENMETRICS | explain CORPUS ID | calibrate CORPUS LABELS OUT.rs".into()),
     };
     match r {
         Ok(code) => ExitCode::from(code),
@@ -81,7 +95,13 @@ fn labelled(
     Ok(series.into_iter().zip(l).collect())
 }
 
-fn score(corpus_path: &str, labels: &str, verdicts: &str, real: Option<(&str, &str)>) -> R {
+fn score(
+    corpus_path: &str,
+    labels: &str,
+    verdicts: &str,
+    real: Option<(&str, &str)>,
+    heldout: bool,
+) -> R {
     let series = series_of(corpus_path)?;
     let opts = Options::default();
     if verdicts != "-" {
@@ -99,13 +119,109 @@ fn score(corpus_path: &str, labels: &str, verdicts: &str, real: Option<(&str, &s
     print!("{}", eval::table(&c, &outcomes, &extra));
     let all = eval::overall(&c, &outcomes);
     let ours = &all[0];
-    let beats = all[1..].iter().all(|b| ours.f1() > b.f1());
-    let ok = ours.f1() >= 0.95 && beats && ours.fa_per_kday() <= 1.0;
-    println!(
-        "\nacceptance (F1 >= 0.95, above every baseline, <= 1 false alarm per 1,000 container-days): {}",
-        if ok { "met" } else { "NOT met" }
+    let beats = |s: &[eval::Score]| s[1..].iter().all(|b| s[0].f1() > b.f1());
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        (!v.is_empty()).then(|| lh_trend::stats::quantile(&mut v, 0.5))
+    };
+    let (d24, d72) = (
+        eval::fast_leaks(&c, &outcomes, 0, 24.0),
+        eval::fast_leaks(&c, &outcomes, 0, 72.0),
     );
-    Ok(if ok { 0 } else { 1 })
+    let mut bar: Vec<(String, bool)> = Vec::new();
+    if heldout {
+        bar.push((format!("F1 {:.3} >= 0.95", ours.f1()), ours.f1() >= 0.95));
+        bar.push((
+            format!("precision {:.3} >= 0.97", ours.precision()),
+            ours.precision() >= 0.97,
+        ));
+        let per = eval::by_history(&c, &outcomes);
+        let lost: Vec<&str> = per.iter().filter(|b| !beats(&b.2)).map(|b| b.0).collect();
+        bar.push((
+            format!("above every baseline in every history class (not in: {lost:?})"),
+            lost.is_empty(),
+        ));
+    } else {
+        bar.push((format!("F1 {:.3} >= 0.97", ours.f1()), ours.f1() >= 0.97));
+    }
+    bar.push(("above every baseline overall".into(), beats(&all)));
+    bar.push((
+        format!(
+            "{:.2} false alarms per 1,000 healthy container-days <= 1",
+            ours.fa_per_kday()
+        ),
+        ours.fa_per_kday() <= 1.0,
+    ));
+    for (s, h, max) in [(&d24, 24, 2.0), (&d72, 72, 6.0)] {
+        let m = median(&s.delays_h);
+        bar.push((
+            format!("median delay {m:.1?} h <= {max} h (limit within {h} h)"),
+            m.is_none_or(|m| m <= max),
+        ));
+    }
+    let ttl = median(&d72.ttl_errors);
+    bar.push((
+        format!("median time-to-limit error {ttl:.3?} <= 0.2 (limit within 72 h)"),
+        ttl.is_none_or(|e| e <= 0.2),
+    ));
+    let off: Vec<String> = eval::reliability(&outcomes)
+        .iter()
+        .filter(|r| r.n >= 50 && (r.precision - r.mean_confidence).abs() > 0.1)
+        .map(|r| format!("{:.1}-{:.1}", r.lo, r.hi))
+        .collect();
+    bar.push((
+        format!("reliability bins (of 50+ verdicts) within 0.1 (not: {off:?})"),
+        off.is_empty(),
+    ));
+    println!(
+        "\nacceptance ({}):",
+        if heldout {
+            "held-out set"
+        } else {
+            "own corpus"
+        }
+    );
+    for (what, ok) in &bar {
+        println!("  {} {what}", if *ok { "met    " } else { "NOT met" });
+    }
+    Ok(if bar.iter().all(|b| b.1) { 0 } else { 1 })
+}
+
+fn calibrate(corpus_path: &str, labels: &str, out: &str) -> R {
+    let c = labelled(series_of(corpus_path)?, labels)?;
+    let opts = Options {
+        raw_confidence: true,
+        ..Options::default()
+    };
+    let outcomes = eval::run_all(&c, 3600.0, &opts);
+    let pairs: Vec<(f64, bool)> = outcomes
+        .iter()
+        .flat_map(|o| o[0].leak_verdicts.iter().copied())
+        .collect();
+    let knots = eval::isotonic(&pairs, 12);
+    let src = std::fs::read_to_string(out)?;
+    let (head, tail) = src
+        .split_once("pub const KNOTS")
+        .and_then(|(h, t)| Some((h, t.split_once(";\n")?.1)))
+        .ok_or_else(|| format!("{out}: no `pub const KNOTS …;` to replace"))?;
+    let list: Vec<String> = knots
+        .iter()
+        .map(|k| format!("    ({:.4}, {:.4}),", k.0, k.1))
+        .collect();
+    std::fs::write(
+        out,
+        format!(
+            "{head}pub const KNOTS: &[(f64, f64)] = &[\n{}\n];\n{tail}",
+            list.join("\n")
+        ),
+    )?;
+    println!(
+        "{} leak verdicts, {} right; {} knots written to {out}",
+        pairs.len(),
+        pairs.iter().filter(|p| p.1).count(),
+        knots.len()
+    );
+    Ok(0)
 }
 
 fn explain(corpus_path: &str, id: &str) -> R {
@@ -170,14 +286,12 @@ fn check_verdicts(
 
 /// The throughput data set: `n` series of `days` from the corpus patterns at
 /// 30 s, as JSONL for `leakhound detect` and as OpenMetrics with cAdvisor's
-/// names for `promtool tsdb create-blocks-from openmetrics`.
+/// names for `promtool tsdb create-blocks-from openmetrics` (`-` for none).
+/// Each series is made again for the second file rather than kept: 100,000
+/// series of a day are 4.6 GB of samples.
 fn bulk(n: &str, days: &str, out: &str, om: &str) -> R {
     let (n, days): (usize, f64) = (n.parse()?, days.parse()?);
-    let mut w = BufWriter::new(File::create(out)?);
-    let mut o = BufWriter::new(File::create(om)?);
-    writeln!(o, "# TYPE container_memory_working_set_bytes gauge")?;
-    let mut all = Vec::with_capacity(n);
-    for i in 0..n {
+    let make = |i: usize| {
         let mut rng = Rng::new(i as u64);
         let p = corpus::ORDER[i % corpus::ORDER.len()];
         let (mut s, _) = corpus::one(p, &format!("bench/pod-{i}/app"), &mut rng, Some(days));
@@ -188,17 +302,25 @@ fn bulk(n: &str, days: &str, out: &str, om: &str) -> R {
         s.points = s
             .points
             .iter()
-            .step_by(1)
             .enumerate()
             .map(|(k, p)| (t0 + k as f64 * 30.0, p.1))
             .take((days * 2880.0) as usize)
             .collect();
-        jsonl::write_series(&mut w, &s)?;
-        all.push(s);
+        s
+    };
+    let mut w = BufWriter::new(File::create(out)?);
+    for i in 0..n {
+        jsonl::write_series(&mut w, &make(i))?;
     }
+    w.flush()?;
+    if om == "-" {
+        return Ok(0);
+    }
+    let mut o = BufWriter::new(File::create(om)?);
+    writeln!(o, "# TYPE container_memory_working_set_bytes gauge")?;
     // OpenMetrics wants each metric family's samples grouped by series.
-    for (i, s) in all.iter().enumerate() {
-        for p in &s.points {
+    for i in 0..n {
+        for p in &make(i).points {
             writeln!(
                 o,
                 "container_memory_working_set_bytes{{namespace=\"bench\",pod=\"pod-{i}\",container=\"app\"}} {} {}",
@@ -207,7 +329,6 @@ fn bulk(n: &str, days: &str, out: &str, om: &str) -> R {
         }
     }
     writeln!(o, "# EOF")?;
-    w.flush()?;
     o.flush()?;
     Ok(0)
 }
