@@ -121,10 +121,19 @@ mod tests {
 
     #[test]
     fn ends_read_as_kubernetes_shows_them() {
-        assert_eq!(Ended::new(None, Some(9), true, 1.26).reason, EndReason::OomKilled);
+        assert_eq!(
+            Ended::new(None, Some(9), true, 1.26).reason,
+            EndReason::OomKilled
+        );
         assert_eq!(Ended::new(None, Some(9), true, 1.26).exit_code, 137);
-        assert_eq!(Ended::new(None, Some(9), false, 1.0).reason, EndReason::Killed);
-        assert_eq!(Ended::new(Some(0), None, false, 1.0).reason, EndReason::Completed);
+        assert_eq!(
+            Ended::new(None, Some(9), false, 1.0).reason,
+            EndReason::Killed
+        );
+        assert_eq!(
+            Ended::new(Some(0), None, false, 1.0).reason,
+            EndReason::Completed
+        );
         assert_eq!(Ended::new(Some(4), None, false, 1.0).exit_code, 4);
         let e = Ended::new(None, Some(9), true, 1.26);
         assert_eq!(e.after_seconds, 1.3);
