@@ -1,5 +1,6 @@
 //! The command line: flags and help only. Work happens in the libraries.
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -109,12 +110,24 @@ pub struct Output {
     pub output: Option<PathBuf>,
 }
 
+/// Every output format of every command. Commands whose result is not a
+/// profile accept only `table` and `json` ([`text_formats`]).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    /// For people: fits the terminal, human sizes.
     Table,
+    /// The JSON contract (docs/schema/).
     Json,
     /// A gzipped pprof profile: the diff (last minus first) or the one snapshot.
     Pprof,
+}
+
+/// `--format table|json`, for commands that have no profile to write: clap
+/// then refuses `pprof` as it refuses any unknown value (exit 2), and help
+/// lists only what works.
+pub fn text_formats() -> impl TypedValueParser<Value = OutputFormat> {
+    clap::builder::PossibleValuesParser::new(["table", "json"])
+        .map(|s| OutputFormat::from_str(&s, false).expect("both names are OutputFormat's"))
 }
 
 /// How snapshots are grouped and read.

@@ -1,6 +1,6 @@
 //! `leakhound capture`: flags, then lh-run.
 
-use crate::run_output::RunFormat;
+use crate::cli::{text_formats, OutputFormat};
 use anyhow::Result;
 use clap::Args;
 use lh_run::{CaptureConfig, CaptureFrom, OutputDir, Terminal};
@@ -37,8 +37,8 @@ pub struct CaptureArgs {
     /// Node: take a snapshot even when the process's cgroup looks too small for it.
     #[arg(long)]
     pub force: bool,
-    #[arg(long, value_enum, default_value_t = RunFormat::Table)]
-    pub format: RunFormat,
+    #[arg(long, default_value = "table", value_parser = text_formats())]
+    pub format: OutputFormat,
     /// Start this program (tracing turned on as `soak` does), capture, then stop it.
     #[arg(last = true, value_name = "CMD")]
     pub cmd: Vec<String>,
@@ -61,12 +61,12 @@ pub fn capture(a: CaptureArgs) -> Result<u8> {
     drop(progress);
     let mut so = std::io::stdout().lock();
     match a.format {
-        RunFormat::Json => writeln!(
+        OutputFormat::Json => writeln!(
             so,
             "{}",
             json!({"runtime": got.runtime.to_string(), "files": got.files})
         )?,
-        RunFormat::Table => {
+        _ => {
             for f in &got.files {
                 writeln!(so, "{}", f.display())?;
             }

@@ -1,6 +1,7 @@
 //! `leakhound diagnose`: flags, then lh-run.
 
-use crate::run_output::{print_outcome, RunFormat};
+use crate::cli::{text_formats, OutputFormat};
+use crate::run_output::print_outcome;
 use anyhow::Result;
 use clap::Args;
 use lh_run::{DiagnoseConfig, OutputDir, Terminal};
@@ -34,8 +35,8 @@ pub struct DiagnoseArgs {
     /// Node: take snapshots even when the headroom guard says the cgroup is too small.
     #[arg(long)]
     pub force: bool,
-    #[arg(long, value_enum, default_value_t = RunFormat::Table)]
-    pub format: RunFormat,
+    #[arg(long, default_value = "table", value_parser = text_formats())]
+    pub format: OutputFormat,
     #[arg(long, default_value_t = 15)]
     pub top: usize,
 }

@@ -1,6 +1,7 @@
 //! `leakhound soak` and `leakhound demo`: flags, then lh-run.
 
-use crate::run_output::{print_outcome, RunFormat};
+use crate::cli::{text_formats, OutputFormat};
+use crate::run_output::print_outcome;
 use anyhow::{bail, Result};
 use clap::Args;
 use lh_run::{LoadSpec, OutputDir, SoakConfig, Terminal};
@@ -48,8 +49,8 @@ pub struct SoakArgs {
     /// Node: take snapshots even when the headroom guard says the cgroup is too small.
     #[arg(long)]
     pub force: bool,
-    #[arg(long, value_enum, default_value_t = RunFormat::Table)]
-    pub format: RunFormat,
+    #[arg(long, default_value = "table", value_parser = text_formats())]
+    pub format: OutputFormat,
     /// Groups to show in the table.
     #[arg(long, default_value_t = 15)]
     pub top: usize,
@@ -93,8 +94,8 @@ pub struct DemoArgs {
     /// How long to soak the demo app.
     #[arg(long, default_value = "25s", value_parser = lh_model::duration::parse)]
     pub duration: Duration,
-    #[arg(long, value_enum, default_value_t = RunFormat::Table)]
-    pub format: RunFormat,
+    #[arg(long, default_value = "table", value_parser = text_formats())]
+    pub format: OutputFormat,
 }
 
 /// Runs the bundled app under `soak` and prints the whole diagnosis. Exits 0

@@ -1,19 +1,14 @@
 //! `trend` and `detect`: leak verdicts for memory series (lh-trend), from a
 //! JSONL file, Prometheus or a live cgroup (lh-sources).
 
+use crate::cli::{text_formats, OutputFormat};
 use anyhow::{Context, Result};
-use clap::{Args, ValueEnum};
-use lh_model::{human_bytes, Verdict, VerdictKind};
-use lh_trend::{jsonl, Analysis, Options};
+use clap::Args;
+use lh_model::{human_bytes, Classify, ErrorClass, VerdictKind};
+use lh_trend::{jsonl, Options};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-}
 
 /// `leakhound trend`: one series, from exactly one source.
 #[derive(Args, Debug)]
@@ -51,8 +46,8 @@ pub struct TrendArgs {
     /// cgroup: how long to sample.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub duration: Duration,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[arg(long, default_value = "table", value_parser = text_formats())]
+    pub format: OutputFormat,
     /// Exit 1 when the verdict is a leak.
     #[arg(long)]
     pub fail_on_leak: bool,
@@ -65,14 +60,14 @@ pub struct DetectArgs {
     /// optionally with "load": [[unix_seconds, value], …] (growth that follows load is not a leak).
     #[arg(long, value_name = "SERIES.jsonl")]
     pub file: PathBuf,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[arg(long, default_value = "table", value_parser = text_formats())]
+    pub format: OutputFormat,
     /// Exit 1 when any series leaks.
     #[arg(long)]
     pub fail_on_leak: bool,
 }
 
-/// Failures of these commands, by exit code.
+/// Failures of these commands, classified for the exit-code map.
 #[derive(Debug, thiserror::Error)]
 pub enum TrendError {
     #[error("{0}")]
@@ -83,18 +78,14 @@ pub enum TrendError {
     Source(#[from] lh_sources::Error),
 }
 
-/// The exit code for errors of this module, `None` for others'.
-pub fn exit_code(e: &anyhow::Error) -> Option<u8> {
-    let t = e.downcast_ref::<TrendError>()?;
-    Some(match t {
-        TrendError::Input(_) | TrendError::Jsonl(jsonl::Error::Line { .. }) => 2,
-        TrendError::Jsonl(jsonl::Error::Io(io)) if io.kind() == std::io::ErrorKind::NotFound => 2,
-        TrendError::Jsonl(jsonl::Error::Io(_)) => 3,
-        TrendError::Source(s) => match s.kind() {
-            lh_sources::ErrorKind::Input => 2,
-            lh_sources::ErrorKind::Environment => 3,
-        },
-    })
+impl Classify for TrendError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            TrendError::Input(_) => ErrorClass::Usage,
+            TrendError::Jsonl(e) => e.class(),
+            TrendError::Source(e) => e.class(),
+        }
+    }
 }
 
 /// The one duration grammar of the CLI (`500ms`, `30s`, `10m`, `6h`, `2d`).
@@ -120,32 +111,23 @@ fn read_file<T>(
 
 pub fn detect(a: DetectArgs) -> Result<u8> {
     // Streamed: the benchmark's 650 MB file is judged while it is read.
-    let verdicts = read_file(&a.file, |f| jsonl::detect_reader(f, &Options::default()))?;
+    let verdicts = read_file(&a.file, |f| {
+        let len = f.metadata().map_or(0, |m| m.len());
+        let f = crate::output::ProgressReader::new(f, len, "judging series");
+        jsonl::detect_reader(f, &Options::default())
+    })?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match a.format {
-        Format::Json => {
+        OutputFormat::Table => {
+            let mut table = lh_report::trend::DetectTable::new(table_style());
+            for v in &verdicts {
+                table.push(v);
+            }
+            out.write_all(table.render().as_bytes())?;
+        }
+        _ => {
             for v in &verdicts {
                 jsonl::write_verdict(&mut out, v)?;
-            }
-        }
-        Format::Table => {
-            writeln!(
-                out,
-                "{:<32} {:<17} {:>12} {:>6} {:>14}  reason",
-                "id", "verdict", "slope/h", "conf", "to limit"
-            )?;
-            for v in &verdicts {
-                writeln!(
-                    out,
-                    "{:<32} {:<17} {:>12} {:>6.2} {:>14}  {}",
-                    v.id,
-                    kind(v.verdict),
-                    human_bytes(v.slope_bytes_per_hour as i64),
-                    v.confidence,
-                    v.time_to_limit_seconds
-                        .map_or("-".into(), lh_trend::detect::human_duration),
-                    v.reasons.last().map_or("", String::as_str)
-                )?;
             }
         }
     }
@@ -182,7 +164,12 @@ pub fn trend(a: TrendArgs) -> Result<u8> {
             step: a.step.map_or(30.0, |d| d.as_secs_f64()),
             load_query: a.load_query.clone(),
         };
-        lh_sources::prometheus::fetch(&q).map_err(TrendError::from)?
+        let spinner = crate::output::progress(None, &format!("querying Prometheus at {url}"));
+        let series = lh_sources::prometheus::fetch(&q).map_err(TrendError::from);
+        if let Some(s) = spinner {
+            s.finish_and_clear();
+        }
+        series?
     } else if let Some(cg) = &a.cgroup {
         let interval = a.step.unwrap_or(Duration::from_secs(1));
         let tty = std::io::stderr().is_terminal();
@@ -201,14 +188,20 @@ pub fn trend(a: TrendArgs) -> Result<u8> {
     let (verdict, analysis) = lh_trend::analyze(&series, &Options::default());
     let mut out = std::io::stdout().lock();
     match a.format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &verdict)?;
-            writeln!(out)?;
-        }
-        Format::Table => {
+        OutputFormat::Table => {
             let width = terminal_size::terminal_size().map_or(80, |(w, _)| w.0 as usize);
-            write!(out, "{}", chart(&analysis, &verdict, width.clamp(40, 160)))?;
-            write!(out, "{}", summary(&verdict, series.points.len()))?;
+            let input = lh_report::trend::ChartInput {
+                points: &analysis.points,
+                trend: analysis.trend,
+            };
+            let chart = lh_report::trend::chart(&input, &verdict, width.clamp(40, 160));
+            write!(out, "{chart}")?;
+            let summary = lh_report::trend::summary(&verdict, series.points.len());
+            write!(out, "{summary}")?;
+        }
+        _ => {
+            serde_json::to_writer_pretty(&mut out, &lh_model::Versioned::new(&verdict))?;
+            writeln!(out)?;
         }
     }
     out.flush()?;
@@ -217,102 +210,16 @@ pub fn trend(a: TrendArgs) -> Result<u8> {
     ))
 }
 
-fn kind(k: VerdictKind) -> &'static str {
-    match k {
-        VerdictKind::Leak => "leak",
-        VerdictKind::NoLeak => "no-leak",
-        VerdictKind::Warming => "warming",
-        VerdictKind::InsufficientData => "insufficient-data",
-    }
-}
-
-fn summary(v: &Verdict, n: usize) -> String {
-    let mut s = format!(
-        "\n{}: {} (confidence {:.2}), floor slope {}/h, {n} samples\n",
-        v.id,
-        kind(v.verdict),
-        v.confidence,
-        human_bytes(v.slope_bytes_per_hour as i64)
-    );
-    if let Some(t) = v.time_to_limit_seconds {
-        s += &format!("time to limit: {}\n", lh_trend::detect::human_duration(t));
-    }
-    for r in &v.reasons {
-        s += &format!("  - {r}\n");
-    }
-    s
-}
-
-/// A text chart: samples as `·` (min to max per column), the fitted trend
-/// as `*`, the limit as `=`. Plain characters, so it survives any terminal and a CI log.
-fn chart(a: &Analysis, v: &Verdict, width: usize) -> String {
-    let pts = &a.points;
-    if pts.len() < 2 {
-        return String::new();
-    }
-    let cols = width.saturating_sub(12).max(20);
-    let rows: usize = 14;
-    let (t0, t1) = (pts[0].0, pts[pts.len() - 1].0);
-    let mut hi = pts.iter().map(|p| p.1).fold(0.0, f64::max);
-    if let Some(l) = v.limit_bytes {
-        hi = hi.max(l as f64);
-    }
-    let lo = 0.0;
-    let span = (t1 - t0).max(1.0);
-    let col = |t: f64| (((t - t0) / span) * (cols - 1) as f64).round() as usize;
-    let row = |y: f64| {
-        let r = ((y - lo) / (hi - lo).max(1.0) * (rows - 1) as f64).round();
-        (rows - 1).saturating_sub(r.clamp(0.0, (rows - 1) as f64) as usize)
+/// The detect table fits the terminal when there is one, and a CI log's
+/// 120 columns when not.
+fn table_style() -> lh_report::TableStyle {
+    let tty = std::io::stdout().is_terminal();
+    let width = if tty {
+        terminal_size::terminal_size().map_or(100, |(w, _)| w.0)
+    } else {
+        120
     };
-    let mut grid = vec![vec![' '; cols]; rows];
-    let mut range = vec![(usize::MAX, 0usize); cols];
-    for p in pts {
-        let c = col(p.0).min(cols - 1);
-        let r = row(p.1);
-        range[c] = (range[c].0.min(r), range[c].1.max(r));
-    }
-    for (c, &(a, b)) in range.iter().enumerate() {
-        if a <= b {
-            for g in grid.iter_mut().take(b + 1).skip(a) {
-                g[c] = '·';
-            }
-        }
-    }
-    if let Some([(ta, ya), (tb, yb)]) = a.trend {
-        let (ca, cb) = (col(ta), col(tb).min(cols - 1));
-        let marks: Vec<(usize, usize)> = (ca..=cb)
-            .map(|c| {
-                let t = t0 + span * c as f64 / (cols - 1) as f64;
-                (row(ya + (yb - ya) * (t - ta) / (tb - ta).max(1.0)), c)
-            })
-            .collect();
-        for (r, c) in marks {
-            grid[r][c] = '*';
-        }
-    }
-    if let Some(l) = v.limit_bytes {
-        let r = row(l as f64);
-        for cell in grid[r].iter_mut() {
-            *cell = '=';
-        }
-    }
-    let mut s = String::new();
-    for (i, line) in grid.iter().enumerate() {
-        let label = if i == 0 {
-            human_bytes(hi as i64)
-        } else if i == rows - 1 {
-            human_bytes(lo as i64)
-        } else {
-            String::new()
-        };
-        s += &format!("{label:>10} |{}\n", line.iter().collect::<String>());
-    }
-    s += &format!(
-        "{:>10} +{}\n{:>12}{} of history; · samples, * fitted trend of the floor, = limit\n",
-        "",
-        "-".repeat(cols),
-        "",
-        lh_trend::detect::human_duration(span)
-    );
-    s
+    let color =
+        tty && anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never;
+    lh_report::TableStyle { width, color }
 }

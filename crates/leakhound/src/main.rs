@@ -12,12 +12,12 @@ mod run_output;
 use anyhow::Result;
 use clap::CommandFactory;
 use cli::{Cli, Command};
-use lh_analysis::{ErrorKind, Options};
+use lh_analysis::Options;
+use lh_model::{Classify, ErrorClass};
 use std::process::ExitCode;
 
 /// Exit codes, as scripts and CI rely on them (1, a leak found, comes with `soak` and `--fail-on-leak`).
 const EXIT_INPUT: u8 = 2;
-const EXIT_ENV: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::command();
@@ -53,7 +53,7 @@ fn main() -> ExitCode {
             if output::is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("leakhound: error: {e:#}");
+            eprintln!("leakhound: error: {}", message(&e));
             ExitCode::from(exit_code(&e))
         }
     }
@@ -75,25 +75,57 @@ fn init_logs(verbose: u8) {
         .init();
 }
 
-/// Input errors are 2, the environment's are 3.
+/// The one map from a failure to its exit code (ARCHITECTURE.md, "Errors").
 fn exit_code(e: &anyhow::Error) -> u8 {
-    if let Some(code) = run_output::exit_code(e) {
-        return code;
+    match class_of(e) {
+        ErrorClass::Usage => EXIT_INPUT,
+        ErrorClass::Environment => 3,
+        ErrorClass::Interrupted => 130,
     }
-    if let Some(code) = cmd_trend::exit_code(e) {
-        return code;
+}
+
+/// The class of the outermost error in the chain that knows its own. An
+/// error nobody classified is the environment's: the user did nothing wrong
+/// that we could name.
+fn class_of(e: &anyhow::Error) -> ErrorClass {
+    e.chain().find_map(class).unwrap_or(ErrorClass::Environment)
+}
+
+/// The class of one error of the chain, when its type is a library's.
+/// `anyhow` cannot downcast to a trait, so every classified type is listed.
+fn class(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
+    macro_rules! first_of {
+        ($($t:ty),* $(,)?) => {
+            $(if let Some(x) = e.downcast_ref::<$t>() {
+                return Some(x.class());
+            })*
+        };
     }
-    match e
-        .downcast_ref::<lh_analysis::Error>()
-        .map(lh_analysis::Error::kind)
-    {
-        Some(ErrorKind::Environment) => EXIT_ENV,
-        Some(ErrorKind::Input) => EXIT_INPUT,
-        None => match e.downcast_ref::<output::OutputError>() {
-            Some(o) => o.exit_code(),
-            None => EXIT_ENV,
-        },
+    first_of!(
+        lh_analysis::Error,
+        lh_sources::Error,
+        lh_trend::jsonl::Error,
+        cmd_trend::TrendError,
+        output::OutputError,
+        lh_run::Error,
+        std::io::Error,
+    );
+    None
+}
+
+/// The error and its causes on one line, each said once: a library that puts
+/// its cause in its own message and also returns it as `source()` would
+/// otherwise print it twice.
+fn message(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !out.contains(&c) {
+            out += ": ";
+            out += &c;
+        }
     }
+    out
 }
 
 fn run(cli: Cli) -> Result<u8> {

@@ -3,16 +3,18 @@
 use crate::cli::{Output, OutputFormat};
 use anyhow::{Context, Result};
 use lh_analysis::Options;
-use lh_model::Report;
+use lh_model::{Classify, ErrorClass, Report};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Output failures that are the user's doing (exit 2) rather than the machine's (exit 3).
+/// Failures to write a report.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     #[error("refusing to write the report over the input file {0}")]
     OverInput(PathBuf),
+    #[error("refusing to write a binary pprof profile to a terminal; use -o FILE or a pipe")]
+    BinaryToTerminal,
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -20,21 +22,27 @@ pub enum OutputError {
     },
 }
 
-impl OutputError {
-    pub fn exit_code(&self) -> u8 {
+impl Classify for OutputError {
+    /// Asking for the impossible is the user's doing; a write that fails
+    /// (a full disk, a read-only directory) is the machine's.
+    fn class(&self) -> ErrorClass {
         match self {
-            OutputError::OverInput(_) => 2,
-            OutputError::Write { .. } => 3,
+            OutputError::OverInput(_) | OutputError::BinaryToTerminal => ErrorClass::Usage,
+            OutputError::Write { .. } => ErrorClass::Environment,
         }
     }
 }
 
 /// True when the error is stdout closing under us (`leakhound … | head`): not a failure.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
+    // serde_json keeps the I/O error inside its own, out of the chain.
+    let kind = |c: &(dyn std::error::Error + 'static)| {
         c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+            .map(std::io::Error::kind)
+            .or_else(|| c.downcast_ref::<serde_json::Error>()?.io_error_kind())
+    };
+    e.chain()
+        .any(|c| kind(c) == Some(std::io::ErrorKind::BrokenPipe))
 }
 
 /// A snapshot holds the user's data; a report must never replace one.
@@ -50,17 +58,36 @@ pub fn refuse_input_as_output(out: &Output, inputs: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
+/// A bar of `total` bytes (a spinner when `None`) on stderr, or `None` when
+/// stderr is not a terminal: logs and CI output get no progress lines.
+pub fn progress(total: Option<u64>, what: &str) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let (bar, template) = match total {
+        Some(t) => (
+            indicatif::ProgressBar::new(t),
+            "{spinner} {msg} {bytes}/{total_bytes} {wide_bar} {eta}",
+        ),
+        None => (
+            indicatif::ProgressBar::new_spinner(),
+            "{spinner} {msg} {elapsed}",
+        ),
+    };
+    let style = indicatif::ProgressStyle::with_template(template).expect("a fixed template parses");
+    let bar = bar.with_style(style).with_message(what.to_string());
+    // Drawn now, however short the work turns out (`tick` does nothing once
+    // the steady tick runs).
+    bar.tick();
+    bar.enable_steady_tick(std::time::Duration::from_millis(100));
+    Some(bar)
+}
+
 /// Runs `work` with a progress bar on stderr when stderr is a terminal.
 pub fn with_progress<T>(opts: &Options, work: impl FnOnce(&Options) -> T) -> T {
-    if !std::io::stderr().is_terminal() {
+    let Some(bar) = progress(Some(0), "reading") else {
         return work(opts);
-    }
-    let bar = indicatif::ProgressBar::new(0).with_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} reading {bytes}/{total_bytes} {wide_bar} {eta}",
-        )
-        .expect("a fixed template parses"),
-    );
+    };
     let b = bar.clone();
     let opts = Options {
         progress: Some(Arc::new(move |done, total| {
@@ -72,6 +99,41 @@ pub fn with_progress<T>(opts: &Options, work: impl FnOnce(&Options) -> T) -> T {
     let r = work(&opts);
     bar.finish_and_clear();
     r
+}
+
+/// A reader that moves a progress bar as it is read (`detect` on a file of
+/// a whole fleet's series). Clears the bar when dropped.
+pub struct ProgressReader<R> {
+    inner: R,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl<R> ProgressReader<R> {
+    /// Wraps `inner`, of `total` bytes, with a bar named `what`.
+    pub fn new(inner: R, total: u64, what: &str) -> Self {
+        ProgressReader {
+            inner,
+            bar: progress(Some(total), what),
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for ProgressReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(b) = &self.bar {
+            b.inc(n as u64);
+        }
+        Ok(n)
+    }
+}
+
+impl<R> Drop for ProgressReader<R> {
+    fn drop(&mut self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
 }
 
 /// Renders and writes the report as asked.
@@ -95,9 +157,7 @@ pub fn emit(report: &Report, inputs: &[PathBuf], out: &Output, opts: &Options) -
         Some(path) => write_private(path, &bytes),
         None => {
             if out.format == OutputFormat::Pprof && std::io::stdout().is_terminal() {
-                anyhow::bail!(
-                    "refusing to write a binary pprof profile to a terminal; use -o FILE or a pipe"
-                );
+                return Err(OutputError::BinaryToTerminal.into());
             }
             let mut so = anstream::AutoStream::auto(std::io::stdout().lock());
             so.write_all(&bytes)

@@ -281,3 +281,97 @@ fn a_closed_pipe_exits_quietly() {
     assert!(status.success(), "exit {status:?}: {err}");
     assert!(err.is_empty(), "{err}");
 }
+
+/// A cause printed twice (`Is a directory (os error 21): Is a directory (os
+/// error 21)`) reads as two failures; a directory was also an environment
+/// failure (exit 3), though the user only named the wrong path.
+#[test]
+fn a_directory_or_a_missing_file_is_said_once() {
+    let f = Files::new();
+    let dir = f.0.path();
+    let o = leakhound(&["analyze", s(dir)]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(s(dir)) && err.contains("is a directory"),
+        "{err}"
+    );
+    assert_eq!(err.matches("directory").count(), 1, "{err}");
+    assert!(!err.contains("os error"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let missing = dir.join("nope.pb.gz");
+    let heap = f.heap("heap.pb.gz", 1 << 20);
+    for args in [
+        vec!["analyze", s(&missing)],
+        vec!["diff", s(&heap), s(&missing)],
+        vec!["detect", "--file", s(&missing)],
+    ] {
+        let o = leakhound(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.matches("No such file").count(), 1, "{args:?}: {err}");
+        assert!(err.contains(s(&missing)), "{args:?}: {err}");
+    }
+}
+
+/// Refusing to print binary to a terminal is a usage error (exit 2), not the
+/// environment's (it was 3).
+#[test]
+fn pprof_to_a_terminal_is_refused_as_usage() {
+    let f = Files::new();
+    let heap = f.heap("heap.pb.gz", 1 << 20);
+    let (code, shown) = common::on_terminal(&["analyze", "--format", "pprof", s(&heap)]);
+    assert_eq!(code, Some(2), "{shown}");
+    assert!(
+        shown.contains("refusing to write a binary pprof profile"),
+        "{shown}"
+    );
+}
+
+/// `detect` on a large file and `trend --prometheus` show progress on a
+/// terminal (stderr a pty), and nothing when stderr is a pipe.
+#[test]
+fn progress_on_a_terminal_only() {
+    let f = Files::new();
+    let mut jsonl = String::new();
+    for i in 0..400 {
+        let points: Vec<String> = (0..400)
+            .map(|t| {
+                format!(
+                    "[{}, {}]",
+                    1_764_300_000 + t * 30,
+                    100_000_000 + t * (i % 7) * 1000
+                )
+            })
+            .collect();
+        jsonl += &format!(
+            "{{\"id\": \"s{i}\", \"points\": [{}]}}\n",
+            points.join(", ")
+        );
+    }
+    let series = f.write("fleet.jsonl", jsonl.as_bytes());
+    let detect = ["detect", "--file", s(&series), "--format", "json"];
+    let (code, shown) = common::on_terminal(&detect);
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.contains("judging series"), "{shown}");
+    let piped = leakhound(&detect);
+    assert!(piped.status.success());
+    assert_eq!(stderr(&piped), "", "no progress off a terminal");
+
+    // A port nobody listens on: the spinner shows while the query runs, then
+    // the failure is the environment's.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let trend = ["trend", "--prometheus", &url, "-n", "ns", "--pod", "p"];
+    let (code, shown) = common::on_terminal(&trend);
+    assert_eq!(code, Some(3), "{shown}");
+    assert!(shown.contains("querying Prometheus at"), "{shown}");
+    let piped = leakhound(&trend);
+    assert_eq!(piped.status.code(), Some(3));
+    assert!(!stderr(&piped).contains("querying"), "{}", stderr(&piped));
+}

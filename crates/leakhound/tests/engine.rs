@@ -13,10 +13,7 @@ fn leakhound() -> Command {
 
 /// Runs to the end with stdout and stderr piped: (exit code, stdout, stderr).
 fn run(cmd: &mut Command) -> (i32, String, String) {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .expect("run leakhound");
+    let out = cmd.stdin(Stdio::null()).output().expect("run leakhound");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -46,7 +43,10 @@ sys.stdout.buffer.write(out)
 sys.exit(os.waitstatus_to_exitcode(status))
 "#;
     let mut py = Command::new("python3");
-    py.arg("-c").arg(script).arg(cmd.get_program()).args(cmd.get_args());
+    py.arg("-c")
+        .arg(script)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
     for (k, v) in cmd.get_envs() {
         match v {
             Some(v) => py.env(k, v),
@@ -99,12 +99,19 @@ fn a_second_soak_into_the_same_directory_is_refused_and_the_first_is_kept() {
     assert!(code == 0 || code == 1, "first soak: {code} {err}");
     let log = cwd.path().join("leakhound-soak/app.log");
     let report = cwd.path().join("leakhound-soak/report.json");
-    let (log_before, report_before) = (std::fs::read(&log).unwrap(), std::fs::read(&report).unwrap());
+    let (log_before, report_before) = (
+        std::fs::read(&log).unwrap(),
+        std::fs::read(&report).unwrap(),
+    );
     let (code, _, err) = run(&mut python_soak(cwd.path(), "steady", &[]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("leakhound-soak is not empty"), "{err}");
     assert!(err.contains("--overwrite"), "{err}");
-    assert_eq!(std::fs::read(&log).unwrap(), log_before, "app.log was touched");
+    assert_eq!(
+        std::fs::read(&log).unwrap(),
+        log_before,
+        "app.log was touched"
+    );
     assert_eq!(std::fs::read(&report).unwrap(), report_before);
     // Reused on purpose, nothing of the first run is read: the helper's
     // address is this run's, so the soak works.
@@ -179,7 +186,11 @@ fn format_pprof_is_refused_where_there_is_no_profile_to_write() {
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(err.contains("'pprof'"), "{args:?}: {err}");
         assert!(out.is_empty(), "{args:?}: {out}");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "{args:?} wrote files");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "{args:?} wrote files"
+        );
     }
 }
 
@@ -188,7 +199,10 @@ fn format_pprof_is_refused_where_there_is_no_profile_to_write() {
 fn capture_and_diagnose_show_progress_on_a_terminal_and_none_on_a_pipe() {
     let (app, _) = start_listening(Command::new(go_app("leak")));
     let dir = tempfile::tempdir().unwrap();
-    for (name, extra) in [("capture", &["--count", "2"][..]), ("diagnose", &["--count", "2"])] {
+    for (name, extra) in [
+        ("capture", &["--count", "2"][..]),
+        ("diagnose", &["--count", "2"]),
+    ] {
         let mut cmd = leakhound();
         cmd.args([name, &format!("pid:{}", app.pid()), "--interval", "1s"])
             .args(extra)
@@ -196,7 +210,10 @@ fn capture_and_diagnose_show_progress_on_a_terminal_and_none_on_a_pipe() {
             .arg(dir.path().join(format!("{name}-tty")));
         let (code, all) = run_in_pty(&cmd);
         assert_eq!(code, 0, "{name}: {all}");
-        assert!(all.contains(&format!("{name} [")), "{name}: no bar on a terminal: {all:?}");
+        assert!(
+            all.contains(&format!("{name} [")),
+            "{name}: no bar on a terminal: {all:?}"
+        );
         let mut cmd = leakhound();
         cmd.args([name, &format!("pid:{}", app.pid()), "--interval", "1s"])
             .args(extra)
@@ -204,7 +221,10 @@ fn capture_and_diagnose_show_progress_on_a_terminal_and_none_on_a_pipe() {
             .arg(dir.path().join(format!("{name}-pipe")));
         let (code, _, err) = run(&mut cmd);
         assert_eq!(code, 0, "{name}: {err}");
-        assert!(!err.contains('\r') && !err.contains('\u{1b}'), "{name}: {err:?}");
+        assert!(
+            !err.contains('\r') && !err.contains('\u{1b}'),
+            "{name}: {err:?}"
+        );
         assert!(!err.contains(&format!("{name} [")), "{name}: {err:?}");
     }
 }

@@ -3,6 +3,8 @@
 //! and no process behind; tests needing a memory cgroup skip, saying why,
 //! only on machines without a writable one.
 
+mod common;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -106,6 +108,7 @@ fn run_soak(cmd: Command) -> (i32, Value, String) {
     let (code, out, err) = run(cmd);
     let v: Value = serde_json::from_str(&out)
         .unwrap_or_else(|e| panic!("soak printed no JSON ({e}): {out}\nstderr: {err}"));
+    common::schema::assert_valid("outcome.schema.json", &v);
     (code, v, err)
 }
 
@@ -125,7 +128,12 @@ fn soak_go(app: &str, limit: &str, duration: &str, dir: &Path) -> (i32, Value, S
     .arg("--")
     .arg(go_app(app))
     .env("LISTEN", "127.0.0.1:0");
-    run_soak(cmd)
+    let soaked = run_soak(cmd);
+    // report.json beside the snapshots keeps the same contract as stdout.
+    let file = std::fs::read(dir.join("report.json")).expect("report.json");
+    let report: Value = serde_json::from_slice(&file).expect("report.json is JSON");
+    common::schema::assert_valid("outcome.schema.json", &report);
+    soaked
 }
 
 #[test]

@@ -175,6 +175,44 @@ fn non_leaks_have_no_suspect() {
 
 /// The report's groups carry CPython's numbers for every key type, cumulative
 /// or not: size and count in the new snapshot and both diffs, for every key.
+/// A real `Snapshot.dump` compressed with gzip (as a capture stored
+/// compressed is) reads as the plain pickle does: the reader used to parse
+/// the compressed bytes and answer "unsupported pickle protocol".
+#[test]
+fn gzipped_pickles_read_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let snaps = run_app("dict_cache.py", dir.path(), 2);
+    let gz: Vec<PathBuf> = snaps
+        .iter()
+        .map(|p| {
+            let out = p.with_extension("pickle.gz");
+            let status = Command::new("gzip")
+                .args(["-c", s(p)])
+                .stdout(std::fs::File::create(&out).unwrap())
+                .status()
+                .expect("gzip");
+            assert!(status.success());
+            out
+        })
+        .collect();
+    let (plain, zipped) = (diff(&snaps, &[]), diff(&gz, &[]));
+    assert_eq!(zipped["groups"], plain["groups"]);
+    assert_eq!(zipped["suspects"], plain["suspects"]);
+    assert_eq!(
+        zipped["suspects"][0]["key"],
+        site("dict_cache.py", "_cache[key] = ")
+    );
+    let one = json_of(&leakhound(&["analyze", "--format", "json", s(&gz[1])]));
+    assert_eq!(one["format"], "tracemalloc");
+    // A cut stream is bad input, said as such.
+    let whole = std::fs::read(&gz[1]).unwrap();
+    let cut = testkit::write_file(dir.path(), "cut.pickle.gz", &whole[..whole.len() / 2]);
+    let o = leakhound(&["analyze", s(&cut)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("gzip") && err.contains(s(&cut)), "{err}");
+}
+
 #[test]
 fn diff_equals_cpython_compare_to() {
     let dir = tempfile::tempdir().unwrap();

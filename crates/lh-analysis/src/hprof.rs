@@ -13,7 +13,9 @@ use crate::merge::merge;
 use crate::suspects::{rank, Thresholds};
 use crate::{Error, Options};
 use lh_hprof::{Heap, Label, NodeKind};
-use lh_model::{human_bytes, Format, GroupStat, Pattern, Report, SnapshotInfo, Summary, Suspect};
+use lh_model::{
+    human_bytes, GroupStat, InputFormat, Pattern, Report, SnapshotInfo, Summary, Suspect,
+};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -40,12 +42,7 @@ struct Snapshot {
 fn map_err(path: &Path, e: lh_hprof::Error) -> Error {
     match e {
         lh_hprof::Error::Io(io) => Error::io(path, io),
-        // The machine is too small, not the dump wrong: an environment failure (exit 3).
-        lh_hprof::Error::TooBig(m) => Error::io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::OutOfMemory, m),
-        ),
-        other => Error::input(path, other),
+        other => Error::reader(path, other),
     }
 }
 
@@ -87,7 +84,7 @@ fn histogram(path: &Path, opts: &Options, i: usize, n: usize) -> Result<Snapshot
         .collect();
     Ok(Snapshot {
         summary: Summary {
-            format: Format::Hprof,
+            format: InputFormat::Hprof,
             unit: "bytes".into(),
             sample_type: None,
             info: info(path, bytes, count),
@@ -178,7 +175,7 @@ fn full(path: &Path, opts: &Options, i: usize, n: usize) -> Result<Snapshot, Err
     let suspects = accumulation_suspects(&heap, &points, &tree, total);
     Ok(Snapshot {
         summary: Summary {
-            format: Format::Hprof,
+            format: InputFormat::Hprof,
             unit: "bytes".into(),
             sample_type: None,
             info: info(path, heap.total_shallow, heap.total_count),

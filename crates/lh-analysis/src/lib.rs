@@ -2,29 +2,22 @@
 //!
 //! Each format has a module that reads its files and enriches the generic diff
 //! with what the format knows (stacks, retainer paths, patterns). What every
-//! format shares lives here: content-based format detection ([`detect`]), the
+//! format shares lives here: content-based format detection ([`sniff_format`]), the
 //! N-snapshot merge ([`merge`]) and suspect ranking ([`suspects`]).
 
-pub mod detect;
 pub mod hprof;
 pub mod merge;
 pub mod pprof;
+pub mod sniff;
 pub mod suspects;
 pub mod tracemalloc;
 pub mod v8;
 
-use lh_model::{Format, Progress, Report};
+use lh_model::{Classify, ErrorClass, InputFormat, Progress, Report};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use detect::detect;
-
-/// Whether an error is the user's input (exit 2) or the environment (exit 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    Input,
-    Environment,
-}
+pub use sniff::sniff_format;
 
 /// An analysis error, always naming the file it is about.
 #[derive(Debug, thiserror::Error)]
@@ -38,12 +31,17 @@ pub enum Error {
     /// The options do not fit the files (an unknown `--by` or sample type).
     #[error("{0}")]
     Usage(String),
-    /// The file could not be read at all.
-    #[error("{path}: {source}")]
+    /// The file could not be read at all. The cause is in the message, not in
+    /// `source()`: printing the chain would say it twice.
+    #[error("{path}: {}", lh_model::error::describe_io(error))]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
+    /// The machine cannot do the work (a heap graph larger than the memory
+    /// this process may use), though the file is fine.
+    #[error("{path}: {message}")]
+    Environment { path: PathBuf, message: String },
 }
 
 impl Error {
@@ -55,21 +53,32 @@ impl Error {
         }
     }
 
-    /// Wraps an I/O error: a missing file is the user's input; permission and
-    /// device errors are the environment's.
-    pub fn io(path: &Path, source: std::io::Error) -> Self {
+    /// Wraps an I/O error; [`Classify`] tells whose it is.
+    pub fn io(path: &Path, error: std::io::Error) -> Self {
         Error::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         }
     }
 
-    pub fn kind(&self) -> ErrorKind {
+    /// Wraps a format reader's error, keeping the reader's classification.
+    pub fn reader(path: &Path, e: impl Classify + std::fmt::Display) -> Self {
+        match e.class() {
+            ErrorClass::Usage => Error::input(path, e),
+            _ => Error::Environment {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+impl Classify for Error {
+    fn class(&self) -> ErrorClass {
         match self {
-            Error::Io { source, .. } if source.kind() != std::io::ErrorKind::NotFound => {
-                ErrorKind::Environment
-            }
-            _ => ErrorKind::Input,
+            Error::Io { error, .. } => error.class(),
+            Error::Environment { .. } => ErrorClass::Environment,
+            Error::Input { .. } | Error::Mismatch(_) | Error::Usage(_) => ErrorClass::Usage,
         }
     }
 }
@@ -100,10 +109,10 @@ impl Options {
 }
 
 /// Detects the one format all `paths` share, or says which file differs.
-fn common_format(paths: &[PathBuf]) -> Result<Format, Error> {
-    let first = detect(&paths[0])?;
+fn common_format(paths: &[PathBuf]) -> Result<InputFormat, Error> {
+    let first = sniff_format(&paths[0])?;
     for p in &paths[1..] {
-        let f = detect(p)?;
+        let f = sniff_format(p)?;
         if f != first {
             return Err(Error::Mismatch(format!(
                 "cannot diff a {first} snapshot ({}) with a {f} snapshot ({})",
@@ -123,20 +132,20 @@ pub fn diff_files(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
         ));
     }
     match common_format(paths)? {
-        Format::Pprof => pprof::diff(paths, opts),
-        Format::V8 => v8::diff(paths, opts),
-        Format::Hprof => hprof::diff(paths, opts),
-        Format::Tracemalloc => tracemalloc::diff(paths, opts),
+        InputFormat::Pprof => pprof::diff(paths, opts),
+        InputFormat::V8 => v8::diff(paths, opts),
+        InputFormat::Hprof => hprof::diff(paths, opts),
+        InputFormat::Tracemalloc => tracemalloc::diff(paths, opts),
     }
 }
 
 /// Analyses one snapshot: the largest groups and, where the format allows, suspects.
 pub fn analyze_file(path: &Path, opts: &Options) -> Result<Report, Error> {
-    match detect(path)? {
-        Format::Pprof => pprof::analyze(path, opts),
-        Format::V8 => v8::analyze(path, opts),
-        Format::Hprof => hprof::analyze(path, opts),
-        Format::Tracemalloc => tracemalloc::analyze(path, opts),
+    match sniff_format(path)? {
+        InputFormat::Pprof => pprof::analyze(path, opts),
+        InputFormat::V8 => v8::analyze(path, opts),
+        InputFormat::Hprof => hprof::analyze(path, opts),
+        InputFormat::Tracemalloc => tracemalloc::analyze(path, opts),
     }
 }
 
@@ -144,7 +153,7 @@ pub fn analyze_file(path: &Path, opts: &Options) -> Result<Report, Error> {
 /// profile of `-diff_base`); other formats give one frame per group.
 pub fn export_pprof(paths: &[PathBuf], report: &Report, opts: &Options) -> Result<Vec<u8>, Error> {
     let profile = match report.format {
-        Format::Pprof => pprof::export(paths, opts)?,
+        InputFormat::Pprof => pprof::export(paths, opts)?,
         _ => {
             let rows: Vec<_> = report
                 .groups

@@ -1,7 +1,7 @@
 //! Follows every group across N snapshots: the generic part of a diff.
 
 use crate::Error;
-use lh_model::{Format, Group, GroupStat, Report, SnapshotInfo, Summary};
+use lh_model::{Group, GroupStat, InputFormat, Report, SnapshotInfo, Summary};
 use std::collections::HashMap;
 
 /// Merges summaries (in time order) into a report with no suspects yet.
@@ -43,7 +43,7 @@ pub fn merge(summaries: &[Summary]) -> Result<Report, Error> {
 /// and its stats in every snapshot, in time order. For formats that match
 /// groups across snapshots themselves, cheaper than by key string (tracemalloc).
 pub fn report(
-    format: Format,
+    format: InputFormat,
     unit: &str,
     snapshots: Vec<SnapshotInfo>,
     rows: impl IntoIterator<Item = (String, Vec<GroupStat>)>,
@@ -102,7 +102,7 @@ mod tests {
 
     fn summary(path: &str, rows: &[(&str, i64)]) -> Summary {
         Summary {
-            format: Format::Pprof,
+            format: InputFormat::Pprof,
             unit: "bytes".into(),
             sample_type: Some("inuse_space".into()),
             info: SnapshotInfo {

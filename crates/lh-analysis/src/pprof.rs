@@ -5,7 +5,7 @@ use crate::merge::merge;
 use crate::suspects::{rank, Thresholds};
 use crate::{Error, Options};
 use lh_model::{human_bytes, Pattern, Report, Summary};
-use lh_pprof::{Granularity, Profile};
+use lh_pprof::{Granularity, Profile, Program};
 use std::path::{Path, PathBuf};
 
 /// Heap profiles are sampled (one sample per 512 KiB allocated, by default), so
@@ -27,7 +27,7 @@ fn read(path: &Path, opts: &Options) -> Result<(Profile, Summary), Error> {
     };
     let profile = lh_pprof::open(path).map_err(|e| match e {
         lh_pprof::Error::Io(io) => Error::io(path, io),
-        other => Error::input(path, other),
+        other => Error::reader(path, other),
     })?;
     let summary = lh_pprof::summarize(
         &profile,
@@ -46,14 +46,30 @@ fn read(path: &Path, opts: &Options) -> Result<(Profile, Summary), Error> {
 
 /// Diffs N profiles in time order.
 pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Report, Error> {
+    let mut programs = Vec::with_capacity(paths.len());
     let summaries = paths
         .iter()
-        .map(|p| read(p, opts).map(|(_, s)| s))
+        .map(|p| {
+            read(p, opts).map(|(profile, s)| {
+                programs.push(Program::of(&profile));
+                s
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let mut report = merge(&summaries)?;
     let sample_type = summaries[0].sample_type.as_deref().unwrap_or_default();
     // alloc_* values only ever grow: they count allocations since start, not memory held.
     if sample_type.starts_with("alloc_") {
+        return Ok(report);
+    }
+    // Growth from one program's profile to another's is no leak of either.
+    if let Some(other) = programs[1..].iter().find(|p| p.differs_from(&programs[0])) {
+        report.details.notes.push(format!(
+            "the profiles come from different programs, {} and {}: growth between them is not a leak, \
+             so no suspects are named. Take all profiles from one running program.",
+            programs[0].name(),
+            other.name()
+        ));
         return Ok(report);
     }
     let goroutines = report.unit == "goroutines";

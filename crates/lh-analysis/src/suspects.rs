@@ -76,13 +76,13 @@ fn steadiness(g: &Group) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lh_model::{Format, SnapshotInfo};
+    use lh_model::{InputFormat, SnapshotInfo};
 
     fn report(rows: &[(&str, &[i64])]) -> Report {
         let n = rows[0].1.len();
         let totals: Vec<i64> = (0..n).map(|i| rows.iter().map(|r| r.1[i]).sum()).collect();
         Report {
-            format: Format::Pprof,
+            format: InputFormat::Pprof,
             unit: "bytes".into(),
             snapshots: totals
                 .iter()

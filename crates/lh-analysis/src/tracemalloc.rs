@@ -9,7 +9,7 @@
 use crate::merge::report;
 use crate::suspects::{rank, Thresholds};
 use crate::{Error, Options};
-use lh_model::{human_bytes, Format, GroupStat, Pattern, Report, SnapshotInfo};
+use lh_model::{human_bytes, GroupStat, InputFormat, Pattern, Report, SnapshotInfo};
 use lh_tracemalloc::KeyType;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -43,7 +43,7 @@ fn key_type(opts: &Options) -> Result<KeyType, Error> {
 pub fn open(path: &Path) -> Result<lh_tracemalloc::Snapshot, Error> {
     lh_tracemalloc::open(path).map_err(|e| match e {
         lh_tracemalloc::Error::Io(io) => Error::io(path, io),
-        other => Error::input(path, other),
+        other => Error::reader(path, other),
     })
 }
 
@@ -116,7 +116,10 @@ fn report_of(paths: &[PathBuf], opts: &Options, key: KeyType) -> Result<(Report,
         }
     });
     let infos = paths.iter().zip(&snaps).map(|(p, s)| info(p, s)).collect();
-    Ok((report(Format::Tracemalloc, "bytes", infos, rows), cycles))
+    Ok((
+        report(InputFormat::Tracemalloc, "bytes", infos, rows),
+        cycles,
+    ))
 }
 
 /// Diffs N snapshots in time order.

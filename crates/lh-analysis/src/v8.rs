@@ -20,8 +20,8 @@ use crate::suspects::{rank, Thresholds};
 use crate::{Error, Options};
 use lh_graph::{dominators, retained_sizes, Dominators, RetainerTree};
 use lh_model::{
-    human_bytes, Churn, Format, GroupStat, LargeObject, Pattern, Report, SnapshotInfo, Summary,
-    Suspect,
+    human_bytes, Churn, GroupStat, InputFormat, LargeObject, Pattern, Report, SnapshotInfo,
+    Summary, Suspect,
 };
 use lh_v8::{EdgeKind, NodeKind, ReadOptions, Snapshot, ROOT};
 use std::collections::HashMap;
@@ -48,7 +48,7 @@ fn read(path: &Path, edges: bool, progress: &(dyn Fn(u64, u64) + Sync)) -> Resul
         lh_v8::Error::Io { source, .. } if source.kind() != std::io::ErrorKind::InvalidData => {
             Error::io(path, source)
         }
-        other => Error::input(path, other),
+        other => Error::reader(path, other),
     })
 }
 
@@ -145,7 +145,7 @@ fn summarize(s: &Snapshot, c: &Classes, path: &Path) -> Summary {
         };
     }
     Summary {
-        format: Format::V8,
+        format: InputFormat::V8,
         unit: "bytes".into(),
         sample_type: None,
         info: SnapshotInfo {

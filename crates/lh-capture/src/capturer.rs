@@ -68,10 +68,12 @@ impl Capturer {
     /// (`…/debug/heapsnapshot` for Node, the Python helper's path for
     /// tracemalloc).
     pub fn at_url(transport: Arc<dyn Transport>, at: Endpoint) -> Result<Self, Error> {
-        let with = |method| Ok(Capturer {
-            transport: transport.clone(),
-            method,
-        });
+        let with = |method| {
+            Ok(Capturer {
+                transport: transport.clone(),
+                method,
+            })
+        };
         let path = at.path.as_str();
         if path.ends_with("/debug/heapsnapshot") {
             return with(Method::NodeEndpoint(at));

@@ -12,10 +12,7 @@ pub fn capture(t: &dyn Transport, dest: &Path) -> Result<u64, Error> {
     let pid = t.pid().ok_or_else(|| {
         Error::Unsupported("a JVM is reached with jcmd, which needs its pid (pid:PID)".into())
     })?;
-    let inside = PathBuf::from(format!(
-        "/tmp/leakhound-{}-{pid}.hprof",
-        std::process::id()
-    ));
+    let inside = PathBuf::from(format!("/tmp/leakhound-{}-{pid}.hprof", std::process::id()));
     t.remove_file(&inside)?;
     let argv: Vec<String> = vec![
         "jcmd".into(),

@@ -25,6 +25,7 @@ pub mod runtime;
 pub mod target;
 pub mod transport;
 
+use lh_model::{Classify, ErrorClass};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -35,14 +36,7 @@ pub use runtime::{identify_runtime, Runtime};
 pub use target::{Endpoint, Target};
 pub use transport::{Local, Port, Transport};
 
-/// Whether a failure is the user's (a wrong target, exit 2) or the
-/// environment's (a tool missing, a port taken, a disk full, exit 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    Input,
-    Environment,
-}
-
+/// A capture failure; [`Classify`] says whose it is.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The pid does not exist (or exited while we worked on it).
@@ -82,19 +76,21 @@ pub enum Error {
     Headroom(String),
 }
 
-impl Error {
-    pub fn kind(&self) -> ErrorKind {
+impl Classify for Error {
+    /// A wrong target (gone, unsupported, answering garbage) is the user's;
+    /// a tool missing, a port taken, a disk full is the machine's.
+    fn class(&self) -> ErrorClass {
         match self {
             Error::NoProcess(_)
             | Error::Unsupported(_)
             | Error::BadAnswer { .. }
-            | Error::BadTarget(_) => {
-                ErrorKind::Input
-            }
-            _ => ErrorKind::Environment,
+            | Error::BadTarget(_) => ErrorClass::Usage,
+            _ => ErrorClass::Environment,
         }
     }
+}
 
+impl Error {
     pub(crate) fn io(path: &Path, source: io::Error) -> Self {
         Error::Io {
             path: path.to_path_buf(),
@@ -188,11 +184,7 @@ pub(crate) fn first_bytes(path: &Path, n: usize) -> Vec<u8> {
 /// Asks an endpoint that answers `{"snapshot": "/abs/path"}` (the seed apps'
 /// `/debug/heapsnapshot`, the Python helper's file path) for a snapshot, and
 /// copies the file it names, as the target sees it, into `dest` (0600).
-pub fn from_snapshot_endpoint(
-    t: &dyn Transport,
-    at: &Endpoint,
-    dest: &Path,
-) -> Result<u64, Error> {
+pub fn from_snapshot_endpoint(t: &dyn Transport, at: &Endpoint, dest: &Path) -> Result<u64, Error> {
     let url = at.to_string();
     let body = transport::get_bytes(t, &at.port, &at.path)?;
     let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::BadAnswer {

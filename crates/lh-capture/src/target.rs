@@ -38,7 +38,8 @@ impl Target {
     }
 }
 
-const GRAMMAR: &str = "use pid:PID, url:http://HOST:PORT[/PATH], cgroup:PATH, pod/NAME[/CONTAINER] or deploy/NAME";
+const GRAMMAR: &str =
+    "use pid:PID, url:http://HOST:PORT[/PATH], cgroup:PATH, pod/NAME[/CONTAINER] or deploy/NAME";
 
 impl FromStr for Target {
     type Err = Error;
@@ -72,7 +73,9 @@ impl FromStr for Target {
                     container: container.map(String::from),
                 });
             }
-            return Err(bad(format!("bad pod target {s:?}: use pod/NAME or pod/NAME/CONTAINER")));
+            return Err(bad(format!(
+                "bad pod target {s:?}: use pod/NAME or pod/NAME/CONTAINER"
+            )));
         }
         if let Some(name) = s.strip_prefix("deploy/") {
             if name_ok(name) && !name.contains('/') {
@@ -175,7 +178,10 @@ mod tests {
         let Target::Url(e) = "url:http://h:1/a/b/".parse().unwrap() else {
             panic!()
         };
-        assert_eq!((e.port.host.as_str(), e.port.port, e.path.as_str()), ("h", 1, "/a/b"));
+        assert_eq!(
+            (e.port.host.as_str(), e.port.port, e.path.as_str()),
+            ("h", 1, "/a/b")
+        );
     }
 
     #[test]

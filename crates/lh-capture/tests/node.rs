@@ -24,11 +24,17 @@ fn an_inspector_leakhound_opened_is_closed_after_the_capture() {
     let (app, addr) = start_listening(demo_server("--inspect-port=0"));
     let t: Arc<dyn Transport> = Arc::new(Local::process(app.pid()));
     let before = ports(&*t);
-    assert_eq!(before, vec![Port::parse(&addr).unwrap()], "only the app's port");
+    assert_eq!(
+        before,
+        vec![Port::parse(&addr).unwrap()],
+        "only the app's port"
+    );
     let dir = tempfile::tempdir().unwrap();
     let c = Capturer::attach(t.clone()).unwrap();
     for seq in 1..=2 {
-        let files = c.capture(dir.path(), seq, &CaptureOptions::default()).unwrap();
+        let files = c
+            .capture(dir.path(), seq, &CaptureOptions::default())
+            .unwrap();
         assert!(std::fs::metadata(&files[0]).unwrap().len() > 1000);
     }
     assert_eq!(ports(&*t).len(), 2, "the inspector is open while capturing");
@@ -37,7 +43,8 @@ fn an_inspector_leakhound_opened_is_closed_after_the_capture() {
     assert!(node::find_inspector(&*t).unwrap().is_none());
     // The process lives on, and a second capture opens (and closes) it again.
     let c = Capturer::attach(t.clone()).unwrap();
-    c.capture(dir.path(), 3, &CaptureOptions::default()).unwrap();
+    c.capture(dir.path(), 3, &CaptureOptions::default())
+        .unwrap();
     drop(c);
     assert_eq!(ports(&*t), before, "dropping closes it too");
 }
@@ -47,10 +54,13 @@ fn an_inspector_leakhound_opened_is_closed_after_the_capture() {
 fn an_inspector_that_was_open_before_is_left_open() {
     let (app, _) = start_listening(demo_server("--inspect=127.0.0.1:0"));
     let t: Arc<dyn Transport> = Arc::new(Local::process(app.pid()));
-    let before = node::find_inspector(&*t).unwrap().expect("open from the start");
+    let before = node::find_inspector(&*t)
+        .unwrap()
+        .expect("open from the start");
     let dir = tempfile::tempdir().unwrap();
     let c = Capturer::attach(t.clone()).unwrap();
-    c.capture(dir.path(), 1, &CaptureOptions::default()).unwrap();
+    c.capture(dir.path(), 1, &CaptureOptions::default())
+        .unwrap();
     c.finish().unwrap();
     let after = node::find_inspector(&*t).unwrap().expect("still open");
     assert_eq!(before.0, after.0);

@@ -41,6 +41,17 @@ pub enum Error {
     BadSize(String),
 }
 
+impl lh_model::Classify for Error {
+    /// A size that does not parse is the user's; a cgroup that cannot be
+    /// made, read or parsed is the machine's.
+    fn class(&self) -> lh_model::ErrorClass {
+        match self {
+            Error::BadSize(_) => lh_model::ErrorClass::Usage,
+            _ => lh_model::ErrorClass::Environment,
+        }
+    }
+}
+
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
     move |source| Error::Io {
         path: path.to_path_buf(),
@@ -315,7 +326,10 @@ impl MemoryCgroup {
             }
             for pid in pids {
                 // Gone already is what we want.
-                if let Some(p) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) {
+                if let Some(p) = i32::try_from(pid)
+                    .ok()
+                    .and_then(rustix::process::Pid::from_raw)
+                {
                     let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
                 }
             }

@@ -48,6 +48,18 @@ pub enum Error {
     TooBig(String),
 }
 
+impl lh_model::Classify for Error {
+    /// A dump too large for this machine's memory is sound: the machine has
+    /// to grow (or `--histogram-only` be used), so it is the environment's.
+    fn class(&self) -> lh_model::ErrorClass {
+        match self {
+            Error::Io(e) => lh_model::Classify::class(e),
+            Error::TooBig(_) => lh_model::ErrorClass::Environment,
+            _ => lh_model::ErrorClass::Usage,
+        }
+    }
+}
+
 /// The kinds of GC root a dump names; each labels the root's edge in paths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]

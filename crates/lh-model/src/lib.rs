@@ -10,7 +10,12 @@
 
 pub mod breakdown;
 pub mod duration;
+pub mod error;
 pub mod outcome;
+pub mod versioned;
+
+pub use error::{Classify, ErrorClass};
+pub use versioned::{Versioned, SCHEMA_VERSION};
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -19,20 +24,20 @@ use std::fmt;
 /// The snapshot formats leakhound reads. Detected from content, never from the extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Format {
+pub enum InputFormat {
     Pprof,
     V8,
     Hprof,
     Tracemalloc,
 }
 
-impl fmt::Display for Format {
+impl fmt::Display for InputFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Format::Pprof => "pprof",
-            Format::V8 => "v8",
-            Format::Hprof => "hprof",
-            Format::Tracemalloc => "tracemalloc",
+            InputFormat::Pprof => "pprof",
+            InputFormat::V8 => "v8",
+            InputFormat::Hprof => "hprof",
+            InputFormat::Tracemalloc => "tracemalloc",
         })
     }
 }
@@ -56,7 +61,7 @@ impl std::ops::AddAssign for GroupStat {
 /// One snapshot reduced to groups.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
-    pub format: Format,
+    pub format: InputFormat,
     /// `bytes` for heap sizes; `goroutines` (or another count) where the profile has no sizes.
     pub unit: String,
     /// Which sample type the values come from, e.g. `inuse_space` (pprof only).
@@ -141,7 +146,7 @@ pub struct Suspect {
 /// The `diff`/`analyze` JSON contract.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
-    pub format: Format,
+    pub format: InputFormat,
     pub unit: String,
     pub snapshots: Vec<SnapshotInfo>,
     /// Sorted by `delta_bytes`, descending (by `bytes` of the one snapshot for `analyze`).
@@ -224,6 +229,14 @@ pub enum VerdictKind {
     InsufficientData,
 }
 
+impl fmt::Display for VerdictKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The serde name is the public one, as for `Pattern`.
+        let v = serde_json::to_value(self).map_err(|_| fmt::Error)?;
+        f.write_str(v.as_str().unwrap_or_default())
+    }
+}
+
 /// One `trend`/`detect` output object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
@@ -250,6 +263,18 @@ pub fn human_bytes(b: i64) -> String {
         format!("{sign}{v} {}", units[u])
     } else {
         format!("{sign}{v:.1} {}", units[u])
+    }
+}
+
+/// Durations as people read them: `42 min`, `5.5 h`, `3.2 d`. Hours up to
+/// three days, since "70 h" reads better than "2.9 d" for a time to OOM.
+pub fn human_duration(s: f64) -> String {
+    if s < 3600.0 {
+        format!("{:.0} min", s / 60.0)
+    } else if s < 72.0 * 3600.0 {
+        format!("{:.1} h", s / 3600.0)
+    } else {
+        format!("{:.1} d", s / 86400.0)
     }
 }
 

@@ -3,15 +3,13 @@
 //! This is part of the JSON contract (ARCHITECTURE.md), next to the
 //! `diff`/`analyze` [`Report`] it embeds, so it lives here with the other
 //! contract types rather than with the engine that fills it in (lh-run).
+//! Written through [`Versioned`](crate::Versioned), so `report.json` starts
+//! with `schema_version` as every JSON output does.
 
 use crate::{Report, Verdict, VerdictKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-
-/// The version of this JSON shape; raised only when a field changes meaning
-/// or goes away (adding a field keeps it).
-pub const SCHEMA_VERSION: u32 = 1;
 
 /// How the program under test ended, as Kubernetes would show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,8 +69,6 @@ impl Ended {
 /// What a soak or a diagnosis saw, and its verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
-    /// [`SCHEMA_VERSION`] of the writer.
-    pub schema_version: u32,
     /// `leak` or `no-leak`.
     pub verdict: VerdictKind,
     /// Why, one sentence each, most telling first.

@@ -6,15 +6,17 @@
 //! type the way `go tool pprof` does. [`diff_profile`] builds the merged profile that
 //! `go tool pprof -diff_base` shows, so a diff can be exported and read back by pprof.
 
+pub mod program;
 pub mod proto;
 
 use flate2::read::MultiGzDecoder;
-use lh_model::{Format, GroupStat, SnapshotInfo, Summary};
+use lh_model::{GroupStat, InputFormat, SnapshotInfo, Summary};
 use prost::Message;
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
+pub use program::Program;
 pub use proto::Profile;
 
 /// What can go wrong reading a profile. The caller adds the file name.
@@ -34,6 +36,17 @@ pub enum Error {
     NoSamples,
     #[error("the profile has no sample type {wanted:?}; it has {have}")]
     UnknownSampleType { wanted: String, have: String },
+}
+
+impl lh_model::Classify for Error {
+    /// Only a failed read is not the file's fault; a missing sample type is
+    /// a wrong `--sample-index`, the user's too.
+    fn class(&self) -> lh_model::ErrorClass {
+        match self {
+            Error::Io(e) => lh_model::Classify::class(e),
+            _ => lh_model::ErrorClass::Usage,
+        }
+    }
 }
 
 /// True when the bytes start with the gzip magic.
@@ -361,7 +374,7 @@ pub fn summarize(
         .filter(|(_, s)| s.bytes != 0 || s.count != 0)
         .collect();
     Ok(Summary {
-        format: Format::Pprof,
+        format: InputFormat::Pprof,
         unit: if goroutines {
             "goroutines".into()
         } else {

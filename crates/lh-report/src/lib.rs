@@ -11,6 +11,8 @@ use comfy_table::{
 use lh_model::{human_bytes, Report};
 use std::fmt::Write;
 
+pub mod trend;
+
 /// How to draw a table.
 #[derive(Debug, Clone, Copy)]
 pub struct TableStyle {
@@ -80,21 +82,8 @@ pub fn table(report: &Report, top: usize, style: TableStyle) -> String {
         }
     }
 
-    let mut t = Table::new();
-    // Borderless, with one rule under the header: easy to read and to copy.
-    t.load_preset(presets::NOTHING)
-        .set_style(TableComponent::HeaderLines, '─')
-        .set_style(TableComponent::MiddleHeaderIntersections, '─')
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(style.width);
-    let head = |s: &str| {
-        let c = Cell::new(s);
-        if style.color {
-            c.add_attribute(Attribute::Bold)
-        } else {
-            c
-        }
-    };
+    let mut t = borderless(style);
+    let head = |s: &str| bold_header(s, style);
     let mut header = vec![head("key")];
     let has_retained = report.groups.iter().any(|g| g.retained_bytes.is_some());
     if n == 1 {
@@ -152,6 +141,28 @@ pub fn table(report: &Report, top: usize, style: TableStyle) -> String {
     out
 }
 
+/// Every table of leakhound: borderless, with one rule under the header,
+/// easy to read and to copy, fitted to the terminal's width.
+fn borderless(style: TableStyle) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING)
+        .set_style(TableComponent::HeaderLines, '─')
+        .set_style(TableComponent::MiddleHeaderIntersections, '─')
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(style.width);
+    t
+}
+
+/// A header cell, bold where colours are allowed.
+fn bold_header(s: &str, style: TableStyle) -> Cell {
+    let c = Cell::new(s);
+    if style.color {
+        c.add_attribute(Attribute::Bold)
+    } else {
+        c
+    }
+}
+
 /// The extras some formats add: the objects that retain the most (with what
 /// holds each), and notes the reader must not miss.
 fn details(out: &mut String, report: &Report) {
@@ -194,21 +205,23 @@ fn details(out: &mut String, report: &Report) {
     }
 }
 
-/// The JSON contract, pretty-printed, with `groups` cut to `top`.
+/// The JSON contract (docs/schema/report.schema.json), pretty-printed, with
+/// `groups` cut to `top`.
 pub fn json(report: &Report, top: usize) -> String {
     let mut r = report.clone();
     r.groups.truncate(top);
-    serde_json::to_string_pretty(&r).expect("a report always serializes") + "\n"
+    serde_json::to_string_pretty(&lh_model::Versioned::new(&r)).expect("a report always serializes")
+        + "\n"
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lh_model::{Format, Group, SnapshotInfo, Suspect};
+    use lh_model::{Group, InputFormat, SnapshotInfo, Suspect};
 
     fn report() -> Report {
         Report {
-            format: Format::Pprof,
+            format: InputFormat::Pprof,
             unit: "bytes".into(),
             snapshots: vec![
                 SnapshotInfo::default(),

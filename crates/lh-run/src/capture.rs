@@ -69,7 +69,11 @@ pub fn capture(
         CaptureFrom::Command(argv) => {
             let out = claim()?;
             let program = started.insert(launch(argv, &out, |_| Ok(()))?);
-            progress.say(&format!("started pid {} ({})", program.pid(), argv.join(" ")));
+            progress.say(&format!(
+                "started pid {} ({})",
+                program.pid(),
+                argv.join(" ")
+            ));
             let deadline = Instant::now() + READY_TIMEOUT;
             let ready = wait_ready(program, deadline, &out.join("app.log"), false)?;
             let pid = program.pid();
@@ -88,9 +92,10 @@ pub fn capture(
         }
         interrupt::check()?;
         progress.step(i as u64, cfg.count as u64, "taking a snapshot");
-        let room = target.cgroup.as_ref().and_then(|cg| {
-            Some(cg.limit().ok()??.saturating_sub(cg.usage().ok()?))
-        });
+        let room = target
+            .cgroup
+            .as_ref()
+            .and_then(|cg| Some(cg.limit().ok()??.saturating_sub(cg.usage().ok()?)));
         let bytes = |n| progress.bytes(n);
         let o = CaptureOptions {
             room,

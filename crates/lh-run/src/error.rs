@@ -1,18 +1,8 @@
-//! The engine's errors. Each says whose fault it is ([`Error::class`]), so the
+//! The engine's errors. Each says whose fault it is ([`Classify`]), so the
 //! binary's one exit-code map can turn it into 2, 3 or 130.
 
+use lh_model::{Classify, ErrorClass};
 use std::path::PathBuf;
-
-/// Whose failure an error is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
-    /// The user's command, flags or target (exit 2).
-    Input,
-    /// The machine's: a cgroup, a tool, a disk (exit 3).
-    Environment,
-    /// Ctrl-C or SIGTERM (exit 130).
-    Interrupted,
-}
 
 /// A failure of a run.
 #[derive(Debug, thiserror::Error)]
@@ -61,30 +51,20 @@ pub enum Error {
     Analysis(#[from] lh_analysis::Error),
 }
 
-fn capture_class(e: &lh_capture::Error) -> Class {
-    match e.kind() {
-        lh_capture::ErrorKind::Input => Class::Input,
-        lh_capture::ErrorKind::Environment => Class::Environment,
+impl Classify for Error {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Error::Interrupted => ErrorClass::Interrupted,
+            Error::Input(_) | Error::OutputNotEmpty(_) | Error::Start { .. } => ErrorClass::Usage,
+            Error::Io { .. } => ErrorClass::Environment,
+            Error::Capture { source, .. } | Error::Target(source) => source.class(),
+            Error::Cgroup(e) => e.class(),
+            Error::Analysis(e) => e.class(),
+        }
     }
 }
 
 impl Error {
-    /// Whose failure this is.
-    pub fn class(&self) -> Class {
-        match self {
-            Error::Interrupted => Class::Interrupted,
-            Error::Input(_) | Error::OutputNotEmpty(_) | Error::Start { .. } => Class::Input,
-            Error::Io { .. } => Class::Environment,
-            Error::Capture { source, .. } | Error::Target(source) => capture_class(source),
-            Error::Cgroup(lh_cgroup::Error::BadSize(_)) => Class::Input,
-            Error::Cgroup(_) => Class::Environment,
-            Error::Analysis(e) => match e.kind() {
-                lh_analysis::ErrorKind::Input => Class::Input,
-                lh_analysis::ErrorKind::Environment => Class::Environment,
-            },
-        }
-    }
-
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         Error::Io {
             path: path.to_path_buf(),

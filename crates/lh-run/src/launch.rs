@@ -66,7 +66,11 @@ pub fn launch(
 
 /// Sets the environment that turns tracing on for `program`; returns the
 /// file the Python helper will write its address to.
-fn tracing_env(cmd: &mut Command, program: &str, out: &OutputDir) -> Result<Option<PathBuf>, Error> {
+fn tracing_env(
+    cmd: &mut Command,
+    program: &str,
+    out: &OutputDir,
+) -> Result<Option<PathBuf>, Error> {
     let base = Path::new(program)
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())

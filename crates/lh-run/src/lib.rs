@@ -28,7 +28,7 @@ pub mod ready;
 pub mod resolve;
 pub mod soak;
 
-pub use capture::{capture, CaptureConfig, Captured, CaptureFrom};
+pub use capture::{capture, CaptureConfig, CaptureFrom, Captured};
 pub use diagnose::{diagnose, DiagnoseConfig};
 pub use error::Error;
 pub use lh_model::outcome::Outcome;
@@ -37,9 +37,11 @@ pub use outdir::OutputDir;
 pub use progress::{Progress, Quiet, Terminal};
 pub use soak::{demo, soak, SoakConfig};
 
-/// Writes `report.json` (0600) of a soak or diagnosis into `out`; returns its JSON.
+/// Writes `report.json` (0600) of a soak or diagnosis into `out`, with its
+/// `schema_version`; returns the JSON.
 pub fn write_report(o: &Outcome, out: &OutputDir) -> Result<String, Error> {
-    let json = serde_json::to_string_pretty(o).expect("an Outcome always serializes");
+    let json = serde_json::to_string_pretty(&lh_model::Versioned::new(o))
+        .expect("an Outcome always serializes");
     out.write("report.json", json.as_bytes())?;
     Ok(json)
 }

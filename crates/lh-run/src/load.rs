@@ -85,7 +85,9 @@ impl Load {
             LoadSpec::Http { url, rps } => {
                 let url = if url.starts_with('/') {
                     let app = app.ok_or_else(|| {
-                        Error::Input("--http-load with a path needs the program to listen on a port".into())
+                        Error::Input(
+                            "--http-load with a path needs the program to listen on a port".into(),
+                        )
                     })?;
                     format!("http://{app}{url}")
                 } else {

@@ -8,7 +8,7 @@ use crate::progress::Progress;
 use crate::{mib, Error};
 use lh_capture::{CaptureOptions, Capturer};
 use lh_cgroup::MemoryCgroup;
-use lh_model::outcome::{Ended, Outcome, SCHEMA_VERSION};
+use lh_model::outcome::{Ended, Outcome};
 use lh_model::Verdict;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -147,7 +147,6 @@ impl<'a> Watch<'a> {
             trend: end.trend.as_ref(),
         });
         Ok(Outcome {
-            schema_version: SCHEMA_VERSION,
             verdict,
             reasons,
             runtime: self.capturer.runtime().to_string(),

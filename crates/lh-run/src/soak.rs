@@ -101,7 +101,9 @@ pub fn soak(cfg: &SoakConfig, out: &OutputDir, progress: &dyn Progress) -> Resul
         let usage = watch.sample()?.unwrap_or(0);
         let now = Instant::now();
         progress.step(
-            now.duration_since(soak_start).as_secs().min(cfg.duration.as_secs()),
+            now.duration_since(soak_start)
+                .as_secs()
+                .min(cfg.duration.as_secs()),
             cfg.duration.as_secs(),
             &format!(
                 "cgroup at {} of {}, {} snapshot(s)",
@@ -174,7 +176,11 @@ pub const DEMO_APP: &str = include_str!("../../leakhound/demo/server.js");
 
 /// Soaks the bundled app for `duration` in `out`; the verdict should be a
 /// leak naming its `Session` class.
-pub fn demo(duration: Duration, out: &OutputDir, progress: &dyn Progress) -> Result<Outcome, Error> {
+pub fn demo(
+    duration: Duration,
+    out: &OutputDir,
+    progress: &dyn Progress,
+) -> Result<Outcome, Error> {
     let app = out.write("server.js", DEMO_APP.as_bytes())?;
     progress.say(&format!(
         "demo: soaking a Node server with a leaky session cache ({}) for {:.0} s; snapshots come through the inspector",

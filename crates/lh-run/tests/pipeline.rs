@@ -1,8 +1,8 @@
 //! The engine without the binary: a real soak of a real sample app in a real
 //! memory cgroup, and a diagnosis of a running one, through lh-run's API.
 
-use lh_run::{DiagnoseConfig, LoadSpec, OutputDir, Quiet, SoakConfig};
 use lh_model::VerdictKind;
+use lh_run::{DiagnoseConfig, LoadSpec, OutputDir, Quiet, SoakConfig};
 use std::process::Command;
 use std::time::Duration;
 use testkit::{go_app, start_listening};
@@ -80,6 +80,9 @@ fn a_diagnosis_by_pid_runs_the_same_pipeline() {
         &Quiet,
     )
     .unwrap_err();
-    assert!(e.to_string().contains("not supported by this build yet"), "{e}");
-    assert_eq!(e.class(), lh_run::error::Class::Input);
+    assert!(
+        e.to_string().contains("not supported by this build yet"),
+        "{e}"
+    );
+    assert_eq!(lh_model::Classify::class(&e), lh_model::ErrorClass::Usage);
 }

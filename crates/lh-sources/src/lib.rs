@@ -5,12 +5,7 @@
 pub mod cgroup;
 pub mod prometheus;
 
-/// Whether a failure is the user's input (exit 2) or the environment (exit 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    Input,
-    Environment,
-}
+use lh_model::{Classify, ErrorClass};
 
 /// A source failure, saying what was asked of whom.
 #[derive(Debug, thiserror::Error)]
@@ -29,18 +24,20 @@ pub enum Error {
     Usage(String),
 }
 
-impl Error {
-    pub fn kind(&self) -> ErrorKind {
+impl Classify for Error {
+    /// A cgroup path is one the user named (`trend --cgroup PATH`): when it
+    /// does not exist or holds no memory files, the path is wrong.
+    fn class(&self) -> ErrorClass {
         match self {
-            Error::Unreachable { .. } => ErrorKind::Environment,
+            Error::Unreachable { .. } => ErrorClass::Environment,
             Error::Cgroup(lh_cgroup::Error::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
-                ErrorKind::Input
+                ErrorClass::Usage
             }
-            Error::Cgroup(lh_cgroup::Error::Parse { .. }) => ErrorKind::Input,
-            Error::Cgroup(_) => ErrorKind::Environment,
-            Error::Query { .. } | Error::Usage(_) => ErrorKind::Input,
+            Error::Cgroup(lh_cgroup::Error::Parse { .. }) => ErrorClass::Usage,
+            Error::Cgroup(_) => ErrorClass::Environment,
+            Error::Query { .. } | Error::Usage(_) => ErrorClass::Usage,
         }
     }
 }

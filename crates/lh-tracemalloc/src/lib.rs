@@ -14,8 +14,10 @@ mod pickle;
 
 pub use compare::{compare_to, group, Frame, Group, Key, KeyType, Stat, StatisticDiff};
 
+use flate2::read::MultiGzDecoder;
 use hashbrown::hash_table::{Entry, HashTable};
 use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// The helper's endpoint with a JSON summary of traced memory (the seed's
@@ -36,6 +38,8 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("the file is empty")]
     Empty,
+    #[error("the gzip stream is truncated or corrupt ({0})")]
+    Gzip(std::io::Error),
     /// A global other than the tracemalloc classes: loading it would import
     /// and possibly call it.
     #[error("refusing to load: pickle calls {0}")]
@@ -51,6 +55,16 @@ pub enum Error {
     NotSnapshot(String),
     #[error("invalid tracemalloc JSON: {0}")]
     Json(String),
+}
+
+impl lh_model::Classify for Error {
+    /// Everything but a failed read is the file's fault.
+    fn class(&self) -> lh_model::ErrorClass {
+        match self {
+            Error::Io(e) => lh_model::Classify::class(e),
+            _ => lh_model::ErrorClass::Usage,
+        }
+    }
 }
 
 /// One snapshot in compact arrays. Frames of a traceback are kept in
@@ -216,16 +230,39 @@ impl Builder {
     }
 }
 
-/// Reads a snapshot file, pickle or JSON, told apart by content.
+/// Reads a snapshot file, pickle or JSON, told apart by content; gzip
+/// (`Snapshot.dump` piped through gzip, or a capture stored compressed) is
+/// decompressed as it is read.
 pub fn open(path: &Path) -> Result<Snapshot, Error> {
-    let file = std::fs::File::open(path)?;
-    if file.metadata()?.len() == 0 {
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    if len == 0 {
         return Err(Error::Empty);
     }
-    // SAFETY: the map is read-only and private; a file truncated under us
-    // could fault, as with any mmap reader, which snapshot files are not.
-    let map = unsafe { memmap2::Mmap::map(&file)? };
-    parse(&map)
+    let mut magic = [0u8; 2];
+    let gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+    file.seek(SeekFrom::Start(0))?;
+    read(file, gzip, len)
+}
+
+/// Reads a whole snapshot through `Read` into one buffer, then parses it.
+/// Not a map: mapped pages count toward RSS, and a file truncated under a
+/// map faults instead of failing. The pickle's memo refers back anywhere, so
+/// the loader needs the decoded bytes at hand; `len` only sizes the buffer.
+fn read(mut file: std::fs::File, gzip: bool, len: u64) -> Result<Snapshot, Error> {
+    let cap = usize::try_from(len).unwrap_or(0);
+    let mut data = Vec::new();
+    if gzip {
+        // Pickles compress about 4:1; growth past the guess is amortized.
+        data.try_reserve(cap.saturating_mul(4)).ok();
+        MultiGzDecoder::new(std::io::BufReader::new(file))
+            .read_to_end(&mut data)
+            .map_err(Error::Gzip)?;
+    } else {
+        data.try_reserve_exact(cap).ok();
+        file.read_to_end(&mut data)?;
+    }
+    parse(&data)
 }
 
 /// Reads a snapshot from bytes: a pickle (first byte 0x80, or a protocol 0/1

@@ -15,7 +15,7 @@
 
 use crate::load::{self, LoadCheck};
 use crate::stats::{self, Rng};
-use lh_model::{human_bytes, Series, Verdict, VerdictKind};
+use lh_model::{human_bytes, human_duration, Series, Verdict, VerdictKind};
 
 /// Knobs of the detector. The defaults are what the evaluation measures.
 #[derive(Debug, Clone)]
@@ -781,17 +781,6 @@ fn seed(y: &[f64]) -> u64 {
     y.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
         (h ^ v.to_bits()).wrapping_mul(0x100_0000_01b3)
     })
-}
-
-/// `3.2 h`, `2.1 d`: a time to limit as people read it.
-pub fn human_duration(s: f64) -> String {
-    if s < 3600.0 {
-        format!("{:.0} min", s / 60.0)
-    } else if s < 72.0 * 3600.0 {
-        format!("{:.1} h", s / 3600.0)
-    } else {
-        format!("{:.1} d", s / 86400.0)
-    }
 }
 
 #[cfg(test)]

@@ -10,8 +10,19 @@ use std::sync::Mutex;
 pub enum Error {
     #[error("line {line}: {message}")]
     Line { line: usize, message: String },
-    #[error("{0}")]
+    /// Transparent: the caller names the file, and the cause printed once.
+    #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl lh_model::Classify for Error {
+    /// A bad line is the file's fault; a failed read is classified by its cause.
+    fn class(&self) -> lh_model::ErrorClass {
+        match self {
+            Error::Line { .. } => lh_model::ErrorClass::Usage,
+            Error::Io(e) => lh_model::Classify::class(e),
+        }
+    }
 }
 
 /// Parses one line; blank lines give `None`.
@@ -398,7 +409,7 @@ pub fn write_series(w: &mut impl Write, s: &Series) -> std::io::Result<()> {
 
 /// Writes one verdict per line.
 pub fn write_verdict(w: &mut impl Write, v: &Verdict) -> std::io::Result<()> {
-    serde_json::to_writer(&mut *w, v)?;
+    serde_json::to_writer(&mut *w, &lh_model::Versioned::new(v))?;
     w.write_all(b"\n")
 }
 

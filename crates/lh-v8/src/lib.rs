@@ -38,6 +38,17 @@ pub enum Error {
     Graph(#[from] GraphError),
 }
 
+impl lh_model::Classify for Error {
+    /// A failed read is classified by its cause (a corrupt gzip stream is
+    /// the file's fault); every other error is the snapshot's.
+    fn class(&self) -> lh_model::ErrorClass {
+        match self {
+            Error::Io { source, .. } => lh_model::Classify::class(source),
+            _ => lh_model::ErrorClass::Usage,
+        }
+    }
+}
+
 /// The node types of V8, by their meta names. Unknown future types read as `Other`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]

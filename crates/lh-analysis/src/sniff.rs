@@ -3,7 +3,7 @@
 
 use crate::Error;
 use flate2::read::MultiGzDecoder;
-use lh_model::Format;
+use lh_model::InputFormat;
 use std::io::Read;
 use std::path::Path;
 
@@ -11,7 +11,7 @@ use std::path::Path;
 const HEAD: usize = 64 * 1024;
 
 /// Reads the head of `path` (through gzip if compressed) and names its format.
-pub fn detect(path: &Path) -> Result<Format, Error> {
+pub fn sniff_format(path: &Path) -> Result<InputFormat, Error> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut raw = Vec::with_capacity(HEAD);
     file.take(HEAD as u64)
@@ -41,7 +41,7 @@ pub fn detect(path: &Path) -> Result<Format, Error> {
     } else {
         raw
     };
-    sniff(&head).ok_or_else(|| {
+    sniff_head(&head).ok_or_else(|| {
         Error::input(
             path,
             "not a recognized snapshot: expected a pprof profile, a V8 .heapsnapshot, \
@@ -51,18 +51,18 @@ pub fn detect(path: &Path) -> Result<Format, Error> {
 }
 
 /// Names the format of a decompressed head, or `None` when nothing fits.
-pub fn sniff(head: &[u8]) -> Option<Format> {
+pub fn sniff_head(head: &[u8]) -> Option<InputFormat> {
     if head.starts_with(b"JAVA PROFILE 1.0.") {
-        return Some(Format::Hprof);
+        return Some(InputFormat::Hprof);
     }
     let text = head.trim_ascii_start();
     if text.starts_with(b"{") {
         let s = String::from_utf8_lossy(&text[..text.len().min(4096)]);
         if s.contains("\"snapshot\"") && s.contains("\"meta\"") {
-            return Some(Format::V8);
+            return Some(InputFormat::V8);
         }
         if s.contains("\"tracemalloc\"") {
-            return Some(Format::Tracemalloc);
+            return Some(InputFormat::Tracemalloc);
         }
         return None;
     }
@@ -71,9 +71,9 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
     if (head.len() > 1 && head[0] == 0x80 && (2..=5).contains(&head[1]))
         || head.windows(12).take(64).any(|w| w == b"ctracemalloc")
     {
-        return Some(Format::Tracemalloc);
+        return Some(InputFormat::Tracemalloc);
     }
-    looks_like_protobuf(head).then_some(Format::Pprof)
+    looks_like_protobuf(head).then_some(InputFormat::Pprof)
 }
 
 /// pprof has no magic. A profile's first byte is the key of one of its fields
@@ -96,16 +96,28 @@ mod tests {
 
     #[test]
     fn sniffs_each_format() {
-        assert_eq!(sniff(b"JAVA PROFILE 1.0.2\0"), Some(Format::Hprof));
-        assert_eq!(sniff(b"  {\"snapshot\":{\"meta\":{}}}"), Some(Format::V8));
-        assert_eq!(sniff(b"{\"tracemalloc\": 1}"), Some(Format::Tracemalloc));
-        assert_eq!(sniff(&[0x80, 4, 0x95]), Some(Format::Tracemalloc));
         assert_eq!(
-            sniff(b"ctracemalloc\nSnapshot\n"),
-            Some(Format::Tracemalloc)
+            sniff_head(b"JAVA PROFILE 1.0.2\0"),
+            Some(InputFormat::Hprof)
         );
-        assert_eq!(sniff(&[0x0a, 0x04, 0x08, 0x01]), Some(Format::Pprof));
-        assert_eq!(sniff(b"{\"a\": 1}"), None);
-        assert_eq!(sniff(b"\x89PNG\r\n"), None);
+        assert_eq!(
+            sniff_head(b"  {\"snapshot\":{\"meta\":{}}}"),
+            Some(InputFormat::V8)
+        );
+        assert_eq!(
+            sniff_head(b"{\"tracemalloc\": 1}"),
+            Some(InputFormat::Tracemalloc)
+        );
+        assert_eq!(sniff_head(&[0x80, 4, 0x95]), Some(InputFormat::Tracemalloc));
+        assert_eq!(
+            sniff_head(b"ctracemalloc\nSnapshot\n"),
+            Some(InputFormat::Tracemalloc)
+        );
+        assert_eq!(
+            sniff_head(&[0x0a, 0x04, 0x08, 0x01]),
+            Some(InputFormat::Pprof)
+        );
+        assert_eq!(sniff_head(b"{\"a\": 1}"), None);
+        assert_eq!(sniff_head(b"\x89PNG\r\n"), None);
     }
 }
