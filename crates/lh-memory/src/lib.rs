@@ -21,6 +21,7 @@ mod summary;
 use cgroup::{CgroupFiles, CgroupMemory, ParseError};
 use lh_capture::transport::{read_text, TargetFile};
 use lh_capture::{Local, Target, Transport};
+use lh_model::{Classify, ErrorClass};
 use lh_model::breakdown::{reclaimable, Breakdown, Category, ProcessMemory, CATEGORIES};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -38,13 +39,14 @@ pub enum Error {
     Target(String),
 }
 
-impl Error {
-    /// Whether the user named a wrong target (exit 2) or the machine failed (exit 3).
-    pub fn is_input(&self) -> bool {
+impl Classify for Error {
+    /// A wrong target (gone, a URL, an empty cgroup) is the user's; a cgroup
+    /// file that does not parse is the machine's.
+    fn class(&self) -> ErrorClass {
         match self {
-            Error::Transport(e) => e.kind() == lh_capture::ErrorKind::Input,
-            Error::Parse(_) => false,
-            Error::Target(_) => true,
+            Error::Transport(e) => e.class(),
+            Error::Parse(_) => ErrorClass::Environment,
+            Error::Target(_) => ErrorClass::Usage,
         }
     }
 }

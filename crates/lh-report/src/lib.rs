@@ -2,6 +2,7 @@
 //! scripts (the JSON contract). Rendering never changes what the report says:
 //! `--top` trims the table and the JSON alike, and only there.
 
+pub mod memory;
 pub mod outcome;
 
 use comfy_table::{
