@@ -87,6 +87,14 @@ pub enum Command {
         leakhound diagnose url:http://127.0.0.1:6060 --fail-on-leak --format json\n  \
         leakhound diagnose cgroup:/sys/fs/cgroup/memory/mygroup")]
     Diagnose(crate::cmd_diagnose::DiagnoseArgs),
+    /// Where a container's memory is: heap, native, page cache, tmpfs, kernel; and the part that grows.
+    #[command(after_help = "Examples:\n  \
+        leakhound memory pid:4242\n  \
+        leakhound memory cgroup:/sys/fs/cgroup/memory/mygroup --duration 1m --interval 5s\n  \
+        leakhound memory pid:4242 --duration 30s --format json\n\
+        Each category is read from its own source (memory.stat, smaps_rollup); the residual is shown.\n\
+        Page cache is reclaimable and never a leak.")]
+    Memory(crate::cmd_memory::MemoryArgs),
     /// Runs a bundled leaky Node app under soak and shows the whole diagnosis, in under 2 minutes.
     #[command(after_help = "Example:\n  cargo run --release -- demo")]
     Demo(crate::cmd_soak::DemoArgs),

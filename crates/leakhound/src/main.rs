@@ -4,6 +4,7 @@
 mod cli;
 mod cmd_capture;
 mod cmd_diagnose;
+mod cmd_memory;
 mod cmd_soak;
 mod cmd_trend;
 mod output;
@@ -108,6 +109,7 @@ fn class(e: &(dyn std::error::Error + 'static)) -> Option<ErrorClass> {
         cmd_trend::TrendError,
         output::OutputError,
         lh_run::Error,
+        lh_memory::Error,
         std::io::Error,
     );
     None
@@ -155,6 +157,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Soak(a) => cmd_soak::soak(a),
         Command::Diagnose(a) => cmd_diagnose::diagnose(a),
         Command::Demo(a) => cmd_soak::demo(a),
+        Command::Memory(a) => cmd_memory::memory(a),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "leakhound", &mut std::io::stdout());

@@ -8,6 +8,7 @@
 //! These types carry no behaviour beyond small helpers, so that every crate can
 //! depend on them without pulling anything else in.
 
+pub mod breakdown;
 pub mod duration;
 pub mod error;
 pub mod outcome;

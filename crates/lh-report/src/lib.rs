@@ -3,6 +3,7 @@
 //! `--top` trims the table and the JSON alike, and only there.
 
 pub mod html;
+pub mod memory;
 pub mod outcome;
 pub mod pprof;
 
