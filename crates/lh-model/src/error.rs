@@ -95,7 +95,7 @@ mod tests {
         assert_eq!(describe_io(&missing), "No such file or directory");
         let dir = io::Error::from_raw_os_error(21);
         assert_eq!(describe_io(&dir), "is a directory, not a file");
-        let custom = io::Error::new(io::ErrorKind::Other, "odd (really)");
+        let custom = io::Error::other("odd (really)");
         assert_eq!(describe_io(&custom), "odd (really)");
     }
 }
