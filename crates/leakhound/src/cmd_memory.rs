@@ -10,9 +10,9 @@ use std::time::Duration;
 pub struct MemoryArgs {
     /// pid:PID or cgroup:PATH.
     pub target: String,
-    /// How long to sample; 0s reads one breakdown.
-    #[arg(long, default_value = "0s", value_parser = lh_model::duration::parse)]
-    pub duration: Duration,
+    /// How long to sample; without it, one breakdown.
+    #[arg(long, value_parser = lh_model::duration::parse)]
+    pub duration: Option<Duration>,
     /// Time between samples.
     #[arg(long, default_value = "2s", value_parser = lh_model::duration::parse)]
     pub interval: Duration,
@@ -23,7 +23,7 @@ pub struct MemoryArgs {
 pub fn memory(a: MemoryArgs) -> Result<u8> {
     let target: lh_capture::Target = a.target.parse().map_err(lh_memory::Error::Transport)?;
     let t = lh_memory::transport_for(&target)?;
-    let samples = lh_memory::sample(&t, a.duration, a.interval)?;
+    let samples = lh_memory::sample(&t, a.duration.unwrap_or_default(), a.interval)?;
     let report = lh_memory::summarize(&a.target, samples);
     let mut so = anstream::AutoStream::auto(std::io::stdout().lock());
     if a.format == OutputFormat::Json {

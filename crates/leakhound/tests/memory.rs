@@ -27,7 +27,14 @@ fn memory_of(mut app: Command) -> Value {
     let (p, _) = testkit::spawn_ready(app, "ready");
     let pid = format!("pid:{}", p.pid());
     let out = leakhound(&[
-        "memory", &pid, "--duration", "5s", "--interval", "1s", "--format", "json",
+        "memory",
+        &pid,
+        "--duration",
+        "5s",
+        "--interval",
+        "1s",
+        "--format",
+        "json",
     ]);
     let r = json_of(&out);
     check_reconciles(&r["first"]);
@@ -36,7 +43,8 @@ fn memory_of(mut app: Command) -> Value {
 }
 
 /// The categories are the contract's, in its order; the residual is at most
-/// 5 % of the usage; every category but the runtime's (no reader here) is measured.
+/// 5 % of the usage (or 1 MiB: the kernel's per-CPU charge batches are
+/// charged but on no list, which is more than 5 % of a just-started app); every category but the runtime's (no reader here) is measured.
 fn check_reconciles(b: &Value) {
     let names: Vec<&str> = b["categories"]
         .as_array()
@@ -60,10 +68,14 @@ fn check_reconciles(b: &Value) {
     assert_eq!(sum, usage, "categories and residual sum to the usage");
     let residual = b["categories"][9]["bytes"].as_i64().unwrap();
     assert!(
-        residual.abs() * 20 <= usage,
+        residual.abs() * 20 <= usage || residual.abs() <= 1 << 20,
         "residual {residual} of usage {usage}: {b:#}"
     );
-    assert!(b["processes"].as_array().unwrap().iter().any(|p| p["name"] == "python3"));
+    assert!(b["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "python3"));
 }
 
 #[test]
@@ -120,7 +132,12 @@ fn one_sample_has_no_trend_and_the_table_sums_to_the_usage() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("one sample"), "{text}");
-    for needle in ["page_cache_inactive (reclaimable)", "residual", "= cgroup usage", "python3"] {
+    for needle in [
+        "page_cache_inactive (reclaimable)",
+        "residual",
+        "= cgroup usage",
+        "python3",
+    ] {
         assert!(text.contains(needle), "{needle} missing: {text}");
     }
     let cgroup = format!("cgroup:{}", cg.path().display());
@@ -131,10 +148,24 @@ fn one_sample_has_no_trend_and_the_table_sums_to_the_usage() {
 
 #[test]
 fn bad_targets_are_usage_errors() {
-    for t in ["url:http://127.0.0.1:1", "pid:nope", "cgroup:/nonexistent/lh"] {
+    for t in [
+        "url:http://127.0.0.1:1",
+        "pid:nope",
+        "cgroup:/nonexistent/lh",
+    ] {
         let out = leakhound(&["memory", t]);
-        assert_eq!(out.status.code(), Some(2), "{t}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{t}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let out = leakhound(&["memory", "pid:4000000"]);
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -21,8 +21,8 @@ mod summary;
 use cgroup::{CgroupFiles, CgroupMemory, ParseError};
 use lh_capture::transport::{read_text, TargetFile};
 use lh_capture::{Local, Target, Transport};
-use lh_model::{Classify, ErrorClass};
 use lh_model::breakdown::{reclaimable, Breakdown, Category, ProcessMemory, CATEGORIES};
+use lh_model::{Classify, ErrorClass};
 use std::path::Path;
 use std::time::{Duration, Instant};
 

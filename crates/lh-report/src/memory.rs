@@ -83,8 +83,10 @@ pub fn memory_table(r: &MemoryReport, style: TableStyle) -> String {
     total.push(Cell::new(human_bytes(last.usage_bytes as i64)).set_alignment(CellAlignment::Right));
     if sampled {
         total.push(
-            Cell::new(delta(Some(last.usage_bytes as i64 - first.usage_bytes as i64)))
-                .set_alignment(CellAlignment::Right),
+            Cell::new(delta(Some(
+                last.usage_bytes as i64 - first.usage_bytes as i64,
+            )))
+            .set_alignment(CellAlignment::Right),
         );
     }
     t.add_row(total);
@@ -93,8 +95,16 @@ pub fn memory_table(r: &MemoryReport, style: TableStyle) -> String {
         s.push('\n');
         let mut p = borderless(style);
         p.set_header(
-            ["pid", "process", "rss", "anonymous", "file", "shared", "swap"]
-                .map(|h| bold_header(h, style)),
+            [
+                "pid",
+                "process",
+                "rss",
+                "anonymous",
+                "file",
+                "shared",
+                "swap",
+            ]
+            .map(|h| bold_header(h, style)),
         );
         for q in &last.processes {
             p.add_row(vec![
