@@ -1,6 +1,9 @@
 //! The run engine's bugs, each caught where a user meets it: through the
 //! binary, against real programs. (The engine itself is tested in lh-run.)
 
+mod common;
+
+use common::on_terminal;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use testkit::{go_app, repo_root, start_listening};
@@ -18,48 +21,6 @@ fn run(cmd: &mut Command) -> (i32, String, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Runs `cmd` with a pseudo-terminal as its stdin, stdout and stderr
-/// (python3's `pty`), returning its exit code and all it wrote.
-fn run_in_pty(cmd: &Command) -> (i32, String) {
-    let script = r#"
-import os, pty, sys
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(sys.argv[1], sys.argv[1:])
-out = b""
-while True:
-    try:
-        chunk = os.read(fd, 65536)
-    except OSError:
-        break
-    if not chunk:
-        break
-    out += chunk
-_, status = os.waitpid(pid, 0)
-sys.stdout.buffer.write(out)
-sys.exit(os.waitstatus_to_exitcode(status))
-"#;
-    let mut py = Command::new("python3");
-    py.arg("-c")
-        .arg(script)
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => py.env(k, v),
-            None => py.env_remove(k),
-        };
-    }
-    if let Some(d) = cmd.get_current_dir() {
-        py.current_dir(d);
-    }
-    let out = py.output().expect("python3");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
     )
 }
 
@@ -203,13 +164,12 @@ fn capture_and_diagnose_show_progress_on_a_terminal_and_none_on_a_pipe() {
         ("capture", &["--count", "2"][..]),
         ("diagnose", &["--count", "2"]),
     ] {
-        let mut cmd = leakhound();
-        cmd.args([name, &format!("pid:{}", app.pid()), "--interval", "1s"])
-            .args(extra)
-            .arg("-o")
-            .arg(dir.path().join(format!("{name}-tty")));
-        let (code, all) = run_in_pty(&cmd);
-        assert_eq!(code, 0, "{name}: {all}");
+        let target = format!("pid:{}", app.pid());
+        let tty = dir.path().join(format!("{name}-tty"));
+        let mut args = vec![name, &target, "--interval", "1s", "-o", common::s(&tty)];
+        args.extend(extra);
+        let (code, all) = on_terminal(&args);
+        assert_eq!(code, Some(0), "{name}: {all}");
         assert!(
             all.contains(&format!("{name} [")),
             "{name}: no bar on a terminal: {all:?}"
@@ -235,19 +195,22 @@ fn soak_shows_progress_on_a_terminal_and_none_on_a_pipe() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let soak = |out: &str| {
-        let mut cmd = leakhound();
-        cmd.args(["soak", "--duration", "3s", "--http-load", "/work?n=1", "-o"])
-            .arg(dir.path().join(out))
-            .arg("--")
-            .arg(go_app("steady"))
-            .env("LISTEN", "127.0.0.1:0");
-        cmd
+    let app = go_app("steady");
+    let soak_args = |out: &'static str| -> Vec<String> {
+        let mut v: Vec<String> = ["soak", "--duration", "3s", "--http-load", "/work?n=1", "-o"]
+            .map(String::from)
+            .into();
+        v.push(dir.path().join(out).to_string_lossy().into_owned());
+        // `env` execs the app in the same process, with its listen address.
+        v.extend(["--", "env", "LISTEN=127.0.0.1:0"].map(String::from));
+        v.push(app.to_string_lossy().into_owned());
+        v
     };
-    let (code, all) = run_in_pty(&soak("tty"));
-    assert!(code == 0 || code == 1, "{all}");
+    let tty = soak_args("tty");
+    let (code, all) = on_terminal(&tty.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(code == Some(0) || code == Some(1), "{all}");
     assert!(all.contains("soak ["), "no bar on a terminal: {all:?}");
-    let (code, _, err) = run(&mut soak("pipe"));
+    let (code, _, err) = run(leakhound().args(soak_args("pipe")));
     assert!(code == 0 || code == 1, "{err}");
     assert!(!err.contains('\r') && !err.contains('\u{1b}'), "{err:?}");
 }
