@@ -9,7 +9,9 @@ use std::collections::HashMap;
 /// Which snapshot a stack's value belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
+    /// The first snapshot, the base of the difference.
     First,
+    /// The last snapshot.
     Last,
 }
 
@@ -22,6 +24,7 @@ pub struct FlameBuilder {
 }
 
 impl FlameBuilder {
+    /// An empty builder whose frames are of kind `by`.
     pub fn new(by: FlameBy) -> Self {
         FlameBuilder {
             by,
@@ -69,6 +72,7 @@ impl FlameBuilder {
         }
     }
 
+    /// The folded stacks, each distinct stack once.
     pub fn build(self) -> Flame {
         let mut stacks: Vec<FlameStack> = self
             .rows

@@ -146,7 +146,9 @@ fn common_format(paths: &[PathBuf]) -> Result<InputFormat, Error> {
 /// a diff, or the one analysed), so that `--format pprof` never reads the
 /// files a second time. Empty for other formats.
 pub struct Analysis {
+    /// The result, as the JSON contract has it.
     pub report: Report,
+    /// The pprof profiles read (see above); empty for other formats.
     pub profiles: Vec<lh_pprof::Profile>,
 }
 
@@ -171,7 +173,9 @@ pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Analysis, Error> {
         InputFormat::V8 => v8::diff(paths, opts).map(Analysis::from),
         InputFormat::Hprof => hprof::diff(paths, opts).map(Analysis::from),
         InputFormat::Tracemalloc => tracemalloc::diff(paths, opts).map(Analysis::from),
-        InputFormat::Jemalloc | InputFormat::Tcmalloc => native::diff(paths, opts).map(Analysis::from),
+        InputFormat::Jemalloc | InputFormat::Tcmalloc => {
+            native::diff(paths, opts).map(Analysis::from)
+        }
     }
 }
 
@@ -182,7 +186,9 @@ pub fn analyze(path: &Path, opts: &Options) -> Result<Analysis, Error> {
         InputFormat::V8 => v8::analyze(path, opts).map(Analysis::from),
         InputFormat::Hprof => hprof::analyze(path, opts).map(Analysis::from),
         InputFormat::Tracemalloc => tracemalloc::analyze(path, opts).map(Analysis::from),
-        InputFormat::Jemalloc | InputFormat::Tcmalloc => native::analyze(path, opts).map(Analysis::from),
+        InputFormat::Jemalloc | InputFormat::Tcmalloc => {
+            native::analyze(path, opts).map(Analysis::from)
+        }
     }
 }
 

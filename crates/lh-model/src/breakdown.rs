@@ -65,9 +65,11 @@ pub struct Category {
 /// sizes, so pages shared after a fork are not counted twice).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessMemory {
+    /// Its pid, as the target's own `/proc` numbers it.
     pub pid: u32,
     /// Its command name (`/proc/PID/comm`).
     pub name: String,
+    /// Resident set (`Rss`): what the process has in memory, shared pages in full.
     pub rss_bytes: u64,
     /// `Pss_Anon`: heap, stacks, malloc.
     pub anonymous_bytes: u64,
@@ -75,6 +77,7 @@ pub struct ProcessMemory {
     pub file_bytes: u64,
     /// `Pss_Shmem`: mapped tmpfs and shared anonymous memory.
     pub shared_bytes: u64,
+    /// `Swap`: its pages swapped out, which still count for a leak.
     pub swap_bytes: u64,
 }
 
@@ -94,6 +97,7 @@ pub struct Breakdown {
     pub working_set_bytes: u64,
     /// What the kernel can reclaim: the page cache (active + inactive file).
     pub reclaimable_bytes: u64,
+    /// Swapped-out bytes of the cgroup (0 where swap is off, as on most nodes).
     pub swap_bytes: u64,
     /// OOM kills in this cgroup so far.
     pub oom_kills: u64,
@@ -116,10 +120,15 @@ impl Breakdown {
 /// How one category moved over a sampled run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CategoryTrend {
+    /// A category of [`CATEGORIES`].
     pub name: String,
+    /// Its bytes in the first sample; `None` where not measured.
     pub first_bytes: Option<i64>,
+    /// Its bytes in the last sample.
     pub last_bytes: Option<i64>,
+    /// last − first, when both were measured.
     pub delta_bytes: Option<i64>,
+    /// Whether the kernel can reclaim this part (page cache): then it is no leak.
     pub reclaimable: bool,
 }
 
@@ -128,7 +137,9 @@ pub struct CategoryTrend {
 pub struct Growth {
     /// A category of [`CATEGORIES`].
     pub category: String,
+    /// How much it grew over the run.
     pub delta_bytes: i64,
+    /// Whether the kernel can reclaim it: growth of page cache is no leak.
     pub reclaimable: bool,
     /// The process whose memory grew most, when one did.
     pub process: Option<ProcessMemory>,
@@ -140,6 +151,7 @@ pub struct Growth {
 /// category's trend and the verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemoryReport {
+    /// The TARGET as the user gave it.
     pub target: String,
     /// The last sample.
     pub breakdown: Breakdown,
@@ -147,10 +159,13 @@ pub struct MemoryReport {
     pub first: Breakdown,
     /// `[seconds, usage bytes]` of every sample.
     pub samples: Vec<(f64, u64)>,
+    /// How each category moved from the first sample to the last.
     pub trend: Vec<CategoryTrend>,
     /// `leak` (a part the kernel cannot reclaim grew), `no-leak`, or
     /// `insufficient-data` (one sample).
     pub verdict: String,
+    /// The part that grew most, when one did.
     pub grown: Option<Growth>,
+    /// Why the verdict is what it is, one sentence each.
     pub reasons: Vec<String>,
 }

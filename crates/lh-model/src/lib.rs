@@ -231,16 +231,22 @@ pub enum FlameBy {
 /// fewer distinct frames than stacks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flame {
+    /// What a frame is: a function, a class on a dominator path, a `file:line`.
     pub by: FlameBy,
+    /// Frame names, indexed by the ids in [`FlameStack::frames`].
     pub names: Vec<String>,
+    /// Every distinct stack once.
     pub stacks: Vec<FlameStack>,
 }
 
 /// One stack, root first, with its value in the first and the last snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlameStack {
+    /// Ids into [`Flame::names`], root first.
     pub frames: Vec<u32>,
+    /// Its value in the first snapshot.
     pub first: u64,
+    /// Its value in the last snapshot.
     pub last: u64,
 }
 

@@ -41,7 +41,9 @@ pub(crate) fn esc(s: &str) -> String {
 /// One input file as the page lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileInfo {
+    /// The path as given on the command line.
     pub path: String,
+    /// Its size.
     pub bytes: u64,
     /// Hex sha256 of the content; `None` when the file could not be read
     /// any more (a soak's snapshot removed since).
