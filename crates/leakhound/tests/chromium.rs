@@ -9,6 +9,7 @@ mod common;
 
 use common::{json_of, leakhound, s};
 use lh_capture::node::Session;
+use lh_capture::transport::{Local, Port};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -118,7 +119,8 @@ impl Browser {
                     .map(str::to_string)
             });
             if let Some(ws) = ws {
-                let mut page = Session::connect(&ws).expect("connect to the page");
+                let mut page = Session::connect(&Local::network(), &Port::loopback(self.port), &ws)
+                    .expect("connect to the page");
                 if evaluate(&mut page, "typeof leakOnce") == json!("function") {
                     return page;
                 }

@@ -129,7 +129,7 @@ fn read_processes(t: &dyn Transport) -> Result<Vec<ProcessMemory>, Error> {
         // Kernel threads have an empty rollup; they own no user memory.
         out.extend(smaps::parse(pid, comm.trim(), &rollup));
     }
-    out.sort_by(|a, b| b.anonymous_bytes.cmp(&a.anonymous_bytes));
+    out.sort_by_key(|b| std::cmp::Reverse(b.anonymous_bytes));
     Ok(out)
 }
 

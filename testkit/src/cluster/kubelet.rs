@@ -30,6 +30,9 @@ use tokio::sync::watch;
 use super::launch::{self, Setup};
 use super::store::{now, ApiError, Store, EVENTS, PODS};
 
+/// A started container: its process, its pid, and the environment it got.
+type Started = (tokio::process::Child, u32, Vec<(String, String)>);
+
 /// Annotation naming the containers (comma-separated) that get a root
 /// filesystem of their own holding only their `command[0]` (which must be a
 /// static binary): a "distroless" image, with no shell for `exec`.
@@ -705,7 +708,7 @@ impl Kubelet {
         log: &Path,
         own_root: bool,
         id: &str,
-    ) -> Result<(tokio::process::Child, u32, Vec<(String, String)>), String> {
+    ) -> Result<Started, String> {
         let argv: Vec<String> = spec
             .command
             .iter()

@@ -12,6 +12,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
+/// Where a watch hears of the changes after its replay.
+type ChangeReceiver = broadcast::Receiver<Arc<Change>>;
+
 /// A served resource: where it lives in the API and how discovery names it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Resource {
@@ -472,10 +475,7 @@ impl Store {
     /// The changes after `rv` (to replay) and a receiver for the later ones,
     /// taken under one lock so that none is missed or sent twice. None when
     /// `rv` is in the future.
-    pub fn watch_from(
-        &self,
-        rv: u64,
-    ) -> Option<(Vec<Arc<Change>>, broadcast::Receiver<Arc<Change>>)> {
+    pub fn watch_from(&self, rv: u64) -> Option<(Vec<Arc<Change>>, ChangeReceiver)> {
         let inner = self.lock();
         if rv > inner.rv {
             return None;

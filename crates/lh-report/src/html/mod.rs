@@ -167,17 +167,17 @@ fn page(run: Option<&Run>, report: Option<&Report>, files: &[FileInfo], top: usi
     }
     o.push_str("<a href=\"#files\">files</a></nav></header>\n<main>");
     if let Some(r) = run.filter(|r| !r.samples.is_empty()) {
-        let _ = write!(
+        let _ = writeln!(
             o,
-            "<section id=\"memory\"><h2>Memory</h2>{}</section>\n",
+            "<section id=\"memory\"><h2>Memory</h2>{}</section>",
             chart::svg(r)
         );
     }
     if let Some(rep) = report {
         suspects(&mut o, rep);
-        let _ = write!(
+        let _ = writeln!(
             o,
-            "<section id=\"flame\"><h2>Differential flame graph</h2>{}</section>\n",
+            "<section id=\"flame\"><h2>Differential flame graph</h2>{}</section>",
             flame::section(rep)
         );
         groups(&mut o, rep, top);
@@ -186,10 +186,10 @@ fn page(run: Option<&Run>, report: Option<&Report>, files: &[FileInfo], top: usi
         }
     }
     files_section(&mut o, files);
-    let _ = write!(
+    let _ = writeln!(
         o,
         "</main><footer>Made by leakhound {}. This page loads nothing: everything it shows is in this file.</footer>\
-         <script>{JS}</script></body></html>\n",
+         <script>{JS}</script></body></html>",
         env!("CARGO_PKG_VERSION")
     );
     o
