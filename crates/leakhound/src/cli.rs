@@ -1,7 +1,7 @@
 //! The command line: flags and help only. Work happens in the libraries.
 
-use clap::builder::TypedValueParser;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::output::Output;
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -103,42 +103,6 @@ pub enum Command {
         after_help = "Example:\n  leakhound completions bash > /etc/bash_completion.d/leakhound"
     )]
     Completions { shell: clap_complete::Shell },
-}
-
-/// Where and how a report is written.
-#[derive(Args, Debug)]
-pub struct Output {
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-    pub format: OutputFormat,
-    /// Groups to show.
-    #[arg(long, default_value_t = 25)]
-    pub top: usize,
-    /// Write to FILE (mode 0600) instead of stdout. Never one of the input files.
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
-    pub output: Option<PathBuf>,
-}
-
-/// Every output format of every command. Commands whose result is not a
-/// profile accept only `table` and `json` ([`text_formats`]).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    /// For people: fits the terminal, human sizes.
-    Table,
-    /// The JSON contract (docs/schema/).
-    Json,
-    /// A gzipped pprof profile: the diff (last minus first) or the one snapshot.
-    Pprof,
-    /// A self-contained HTML page: suspects, flame graph, table (diff and analyze).
-    Html,
-}
-
-/// `--format table|json`, for commands that have no profile to write: clap
-/// then refuses `pprof` as it refuses any unknown value (exit 2), and help
-/// lists only what works.
-pub fn text_formats() -> impl TypedValueParser<Value = OutputFormat> {
-    clap::builder::PossibleValuesParser::new(["table", "json"])
-        .map(|s| OutputFormat::from_str(&s, false).expect("both names are OutputFormat's"))
 }
 
 /// How snapshots are grouped and read.

@@ -1,6 +1,6 @@
 //! `leakhound capture`: flags, then lh-run.
 
-use crate::cli::{text_formats, OutputFormat};
+use crate::output::{text_formats, OutputFormat};
 use anyhow::Result;
 use clap::Args;
 use lh_run::{CaptureConfig, CaptureFrom, OutputDir, Terminal};

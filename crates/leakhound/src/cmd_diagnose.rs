@@ -1,6 +1,6 @@
 //! `leakhound diagnose`: flags, then lh-run.
 
-use crate::cli::{text_formats, OutputFormat};
+use crate::output::{text_formats, OutputFormat};
 use crate::run_output::print_outcome;
 use anyhow::Result;
 use clap::Args;

@@ -1,6 +1,6 @@
 //! `leakhound memory`: flags, then lh-memory, then lh-report's renderer.
 
-use crate::cli::{text_formats, OutputFormat};
+use crate::output::{text_formats, OutputFormat};
 use anyhow::Result;
 use clap::Args;
 use std::io::{IsTerminal, Write};

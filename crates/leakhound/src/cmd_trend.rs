@@ -1,7 +1,7 @@
 //! `trend` and `detect`: leak verdicts for memory series (lh-trend), from a
 //! JSONL file, Prometheus or a live cgroup (lh-sources).
 
-use crate::cli::{text_formats, OutputFormat};
+use crate::output::{text_formats, OutputFormat};
 use anyhow::{Context, Result};
 use clap::Args;
 use lh_model::{human_bytes, Classify, ErrorClass, VerdictKind};

@@ -1,7 +1,7 @@
 //! What the live-process commands (capture, soak, diagnose, demo) share in
 //! the binary: writing their outcome.
 
-use crate::cli::OutputFormat;
+use crate::output::OutputFormat;
 use anyhow::Result;
 use lh_run::{Outcome, OutputDir};
 use std::io::{IsTerminal, Write};
