@@ -1,4 +1,6 @@
-//! Writing reports: stdout or `-o FILE`, table, JSON or pprof, progress on a TTY.
+//! Writing reports: the output flags and formats every command shares (here, not in
+//! `cli.rs`, so the `cmd_*` modules need not import `cli`), stdout or `-o FILE`,
+//! table, JSON or pprof, progress on a TTY.
 
 use anyhow::{Context, Result};
 use clap::builder::TypedValueParser;
