@@ -74,18 +74,21 @@ pub enum Command {
         leakhound capture url:http://127.0.0.1:6060 --goroutines -o caps      # Go, net/http/pprof\n  \
         leakhound capture url:http://127.0.0.1:3000/debug/heapsnapshot -o caps\n\
         Node is reached through its inspector (opened with SIGUSR1), the JVM with jcmd.")]
+    #[command(mut_arg("dir", |a| a.default_value("leakhound-captures").required(false)))]
     Capture(crate::cmd_capture::CaptureArgs),
     /// Leak test for CI: runs CMD in a memory-limited cgroup under load, and names the leak.
     #[command(after_help = "Examples:\n  \
         leakhound soak --memory-limit 128Mi --duration 60s --http-load '/work?n=5' --rps 20 -- ./server\n  \
         leakhound soak --load 'ab -n 100000 $LEAKHOUND_APP_URL/' -- node app.js\n\
         Exit codes: 0 no leak, 1 leak or OOM kill, 2 bad command, 3 no writable memory cgroup.")]
+    #[command(mut_arg("dir", |a| a.default_value("leakhound-soak").required(false)))]
     Soak(crate::cmd_soak::SoakArgs),
     /// The main job on a live process: OOM history, N snapshots over --interval, diff, report.
     #[command(after_help = "Examples:\n  \
         leakhound diagnose pid:4242 --count 3 --interval 30s\n  \
         leakhound diagnose url:http://127.0.0.1:6060 --fail-on-leak --format json\n  \
         leakhound diagnose cgroup:/sys/fs/cgroup/memory/mygroup")]
+    #[command(mut_arg("dir", |a| a.default_value("leakhound-diagnose").required(false)))]
     Diagnose(crate::cmd_diagnose::DiagnoseArgs),
     /// Where a container's memory is: heap, native, page cache, tmpfs, kernel; and the part that grows.
     #[command(after_help = "Examples:\n  \

@@ -1,12 +1,12 @@
 //! `leakhound capture`: flags, then lh-run.
 
-use crate::output::{text_formats, OutputFormat};
+use crate::live::LiveOutput;
+use crate::output::OutputFormat;
 use anyhow::Result;
 use clap::Args;
-use lh_run::{CaptureConfig, CaptureFrom, OutputDir, Terminal};
+use lh_run::{CaptureConfig, CaptureFrom, Terminal};
 use serde_json::json;
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Args, Debug)]
@@ -20,25 +20,11 @@ pub struct CaptureArgs {
     /// Time between snapshots.
     #[arg(long, default_value = "10s", value_parser = lh_model::duration::parse)]
     pub interval: Duration,
-    /// Directory for the snapshots (created 0700; files 0600). Must be empty or new.
-    #[arg(
-        short = 'o',
-        long = "output",
-        value_name = "DIR",
-        default_value = "leakhound-captures"
-    )]
-    pub dir: PathBuf,
-    /// Write into -o DIR even though it holds files (same names are replaced).
-    #[arg(long)]
-    pub overwrite: bool,
     /// Go: also take goroutine profiles.
     #[arg(long)]
     pub goroutines: bool,
-    /// Node: take a snapshot even when the process's cgroup looks too small for it.
-    #[arg(long)]
-    pub force: bool,
-    #[arg(long, default_value = "table", value_parser = text_formats())]
-    pub format: OutputFormat,
+    #[command(flatten)]
+    pub out: LiveOutput,
     /// Start this program (tracing turned on as `soak` does), capture, then stop it.
     #[arg(last = true, value_name = "CMD")]
     pub cmd: Vec<String>,
@@ -54,13 +40,13 @@ pub fn capture(a: CaptureArgs) -> Result<u8> {
         count: a.count,
         interval: a.interval,
         goroutines: a.goroutines,
-        force: a.force,
+        force: a.out.force,
     };
     let progress = Terminal::stderr("capture");
-    let (got, _) = lh_run::capture(&cfg, || OutputDir::claim(&a.dir, a.overwrite), &progress)?;
+    let (got, _) = lh_run::capture(&cfg, || a.out.claim(), &progress)?;
     drop(progress);
     let mut so = std::io::stdout().lock();
-    match a.format {
+    match a.out.format {
         OutputFormat::Json => writeln!(
             so,
             "{}",

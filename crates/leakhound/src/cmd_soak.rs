@@ -1,7 +1,7 @@
 //! `leakhound soak` and `leakhound demo`: flags, then lh-run.
 
+use crate::live::{print_outcome, LiveOutput, ReportFlags};
 use crate::output::{text_formats, OutputFormat};
-use crate::run_output::print_outcome;
 use anyhow::{bail, Result};
 use clap::Args;
 use lh_run::{LoadSpec, OutputDir, SoakConfig, Terminal};
@@ -34,29 +34,10 @@ pub struct SoakArgs {
     /// How long the program gets to start and serve its profiles.
     #[arg(long, default_value = "60s", value_parser = lh_model::duration::parse)]
     pub ready_timeout: Duration,
-    /// Directory for snapshots, the program's log and report.json (created 0700; files 0600).
-    /// Must be empty or new.
-    #[arg(
-        short = 'o',
-        long = "output",
-        value_name = "DIR",
-        default_value = "leakhound-soak"
-    )]
-    pub dir: PathBuf,
-    /// Write into -o DIR even though it holds files of an earlier run (same names are replaced).
-    #[arg(long)]
-    pub overwrite: bool,
-    /// Node: take snapshots even when the headroom guard says the cgroup is too small.
-    #[arg(long)]
-    pub force: bool,
-    #[arg(long, default_value = "table", value_parser = text_formats())]
-    pub format: OutputFormat,
-    /// Groups to show in the table.
-    #[arg(long, default_value_t = 15)]
-    pub top: usize,
-    /// Also write the HTML report (always in DIR/report.html) to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: LiveOutput,
+    #[command(flatten)]
+    pub report: ReportFlags,
     /// The program to run, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<String>,
@@ -78,14 +59,14 @@ pub fn soak(a: SoakArgs) -> Result<u8> {
         sample_interval: a.sample_interval,
         captures: a.captures,
         ready_timeout: a.ready_timeout,
-        force: a.force,
+        force: a.out.force,
         cmd: a.cmd,
     };
-    let out = OutputDir::claim(&a.dir, a.overwrite)?;
+    let out = a.out.claim()?;
     let progress = Terminal::stderr("soak");
     let o = lh_run::soak(&cfg, &out, &progress)?;
     drop(progress);
-    print_outcome(&o, &out, a.format, a.top, ("soak", a.report.as_deref()))?;
+    print_outcome(&o, &out, a.out.format, &a.report, "soak")?;
     Ok(if o.is_leak() { 1 } else { 0 })
 }
 
@@ -111,7 +92,11 @@ pub fn demo(a: DemoArgs) -> Result<u8> {
     let progress = Terminal::stderr("demo");
     let o = lh_run::demo(a.duration, &out, &progress)?;
     drop(progress);
-    print_outcome(&o, &out, a.format, 10, ("demo", None))?;
+    let report = ReportFlags {
+        top: 10,
+        report: None,
+    };
+    print_outcome(&o, &out, a.format, &report, "demo")?;
     if !o.is_leak() {
         bail!(
             "the demo's leak was not found; the snapshots and report.json are in {}",

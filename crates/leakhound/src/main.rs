@@ -7,8 +7,8 @@ mod cmd_diagnose;
 mod cmd_memory;
 mod cmd_soak;
 mod cmd_trend;
+mod live;
 mod output;
-mod run_output;
 
 use anyhow::Result;
 use clap::CommandFactory;
