@@ -282,6 +282,9 @@ def main(argv=None):
     a = p.parse_args(argv)
     start(a.addr, a.frames, a.addr_file)
     sys.argv = [a.script] + a.args
+    # As `python3 script.py` would: the script's own directory comes first on
+    # sys.path, so a program that imports its sibling modules runs unchanged.
+    sys.path[0] = os.path.dirname(os.path.abspath(a.script))
     runpy.run_path(a.script, run_name="__main__")
 
 

@@ -6,10 +6,10 @@ tracemalloc and its snapshot endpoint on from outside (a sitecustomize).
 
 Listens on $LISTEN (port 0 picks one) and prints "listening on HOST:PORT".
 """
-import os
 import sys
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from urllib.parse import parse_qs, urlsplit
+
+# The HTTP plumbing every sample app shares (the ready line, a 404 elsewhere).
+from _serve import serve
 
 BOUNDED = sys.argv[1:] == ["steady"]
 REPORTS = {}
@@ -23,26 +23,11 @@ def render_report(n):
         del REPORTS[next(iter(REPORTS))]
 
 
-class App(BaseHTTPRequestHandler):
-    def do_GET(self):
-        url = urlsplit(self.path)
-        if url.path != "/work":
-            self.send_error(404)
-            return
-        for _ in range(int(parse_qs(url.query).get("n", ["1"])[0])):
-            render_report(NEXT[0])
-            NEXT[0] += 1
-        body = b"ok\n"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+def work(query):
+    for _ in range(int(query.get("n", ["1"])[0])):
+        render_report(NEXT[0])
+        NEXT[0] += 1
+    return b"ok\n"
 
 
-host, _, port = os.environ.get("LISTEN", "127.0.0.1:0").rpartition(":")
-server = HTTPServer((host, int(port)), App)
-print("listening on %s:%d" % server.server_address[:2], flush=True)
-server.serve_forever()
+serve("/work", work)

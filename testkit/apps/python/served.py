@@ -6,34 +6,22 @@ LEAKHOUND_HELPER_ADDR_FILE first).
 """
 import os
 import sys
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "helpers", "python"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "helpers", "python"))
+sys.path.insert(0, os.path.join(HERE, "..", "python-plain"))
 import leakhound_helper  # noqa: E402
+from _serve import serve  # noqa: E402
 
 leakhound_helper.start_from_env()
 
 SESSIONS = []
 
 
-class App(BaseHTTPRequestHandler):
-    def do_GET(self):
-        if self.path != "/grow":
-            self.send_error(404)
-            return
-        for i in range(1000):
-            SESSIONS.append({"user": "user-%d" % i, "blob": bytearray(1500)})
-        body = str(len(SESSIONS)).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+def grow(query):
+    for i in range(1000):
+        SESSIONS.append({"user": "user-%d" % i, "blob": bytearray(1500)})
+    return str(len(SESSIONS)).encode()
 
 
-host, _, port = os.environ.get("LISTEN", "127.0.0.1:0").rpartition(":")
-server = HTTPServer((host, int(port)), App)
-print("listening on %s:%d" % server.server_address[:2], flush=True)
-server.serve_forever()
+serve("/grow", grow)
