@@ -567,7 +567,8 @@ fn judge(
     let kept = short.then(|| reasons.clone());
     let judged = judge_regime(&env, k, reasons, limit, load, opts, an);
     if let (Some(reasons), Judged::Done(v)) = (kept, &judged) {
-        if v.kind != VerdictKind::Leak && v.slope_h > 0.0 {
+        let last_s = (env.x[env.x.len() - 1] - env.x[k]) * 3600.0;
+        if v.kind != VerdictKind::Leak && (v.slope_h > 0.0 || last_s < opts.min_rise_s) {
             let mut whole = an.clone();
             if let Judged::Done(mut w) =
                 judge_regime(&env, 0, reasons, limit, load, opts, &mut whole)
@@ -577,7 +578,7 @@ fn judge(
                 // at least half the whole run's pace.
                 let rise = w.slope_h * (env.x[env.x.len() - 1] - env.x[0]);
                 if w.kind == VerdictKind::Leak
-                    && v.slope_h >= 0.5 * w.slope_h
+                    && (v.slope_h >= 0.5 * w.slope_h || last_s < opts.min_rise_s)
                     && Jumps::of(&env.lo).top(3) < 0.75 * rise
                 {
                     w.reasons.push(format!(
