@@ -659,10 +659,23 @@ fn judge_regime(
     // Upper envelope now: the median of the last few bucket peaks.
     let mut tail: Vec<f64> = env.hi[env.hi.len().saturating_sub(3)..].to_vec();
     let upper_now = stats::quantile(&mut tail, 0.5);
+    // Time for the peaks to reach the limit at a pace of `s` bytes/h. The
+    // tests below weigh the floor's own pace (how urgent a rise of the
+    // floor is); the time to limit a leak reports is `peaks_ttl`'s.
     let ttl = |s: f64| -> Option<f64> {
         let l = limit? as f64;
         (s > 0.0).then(|| (l - upper_now).max(0.0) / s * 3600.0)
     };
+    // Heaps are sized by what they hold (Go's GOGC, a JVM's generations), so
+    // a leak raises the peaks faster than the floor: by the ratio the peaks'
+    // own trend shows (never below the floor's pace, at most three times
+    // it). The limit is the peaks' to reach.
+    let peak_gain = if slope > 0.0 {
+        (stats::theil_sen(x, &env.hi[k..], &mut scratch) / slope).clamp(1.0, 3.0)
+    } else {
+        1.0
+    };
+    let peaks_ttl = |s: f64| ttl(s * peak_gain);
     let daily = slope * 24.0 / level.max(1.0);
     // Material: a visible share of the level a day, and, under a limit, an
     // OOM within the horizon anyone would act on.
@@ -683,7 +696,7 @@ fn judge_regime(
             slope_h: slope,
             confidence,
             ttl_s: if kind == VerdictKind::Leak {
-                ttl(slope)
+                peaks_ttl(slope)
             } else {
                 None
             },
@@ -852,11 +865,12 @@ fn judge_regime(
     reasons.extend(load_note);
     let hedged = hedge.is_some();
     reasons.extend(hedge);
-    if let (Some(t), Some(l)) = (ttl_now, limit) {
-        let (t_fast, t_slow) = (ttl(hi).unwrap_or(t), ttl(lo).unwrap_or(t));
+    if let (Some(t), Some(l)) = (peaks_ttl(slope), limit) {
+        let (t_fast, t_slow) = (peaks_ttl(hi).unwrap_or(t), peaks_ttl(lo).unwrap_or(t));
         reasons.push(format!(
-            "peaks at {} reach the limit {} in {} (90%: {}–{})",
+            "peaks at {} rise {:.1}× the floor's pace and reach the limit {} in {} (90%: {}–{})",
             human_bytes(upper_now as i64),
+            peak_gain,
             human_bytes(l as i64),
             human_duration(t),
             human_duration(t_fast),
