@@ -656,9 +656,13 @@ fn judge_regime(
             (x_end - x[0])
         ));
     }
-    // Upper envelope now: the median of the last few bucket peaks.
-    let mut tail: Vec<f64> = env.hi[env.hi.len().saturating_sub(3)..].to_vec();
-    let upper_now = stats::quantile(&mut tail, 0.5);
+    // Upper envelope now: the highest of the last three bucket peaks. GC
+    // peaks vary cycle to cycle, and the first one to reach the limit is
+    // the one the OOM killer acts on, not the typical one.
+    let upper_now = env.hi[env.hi.len().saturating_sub(3)..]
+        .iter()
+        .copied()
+        .fold(f64::MIN, f64::max);
     // Time for the peaks to reach the limit at a pace of `s` bytes/h. The
     // tests below weigh the floor's own pace (how urgent a rise of the
     // floor is); the time to limit a leak reports is `peaks_ttl`'s.
