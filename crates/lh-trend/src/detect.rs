@@ -741,11 +741,13 @@ fn judge_regime(
     let (bx, by) = coarsen(x, y, 48);
     let (lo, hi) = stats::block_bootstrap_slope(&bx, &by, opts.bootstrap_reps, 0.9, &mut rng);
     if lo <= 0.0 {
+        // Not evidence against a leak either: the rise is there, only not
+        // yet told from none. `no-leak` is kept for what speaks against one.
         reasons.push(format!(
-            "the floor rises {}/h but its 90% bootstrap interval includes 0",
+            "the floor rises {}/h but its 90% bootstrap interval includes 0: not yet told from no rise",
             human_bytes(slope as i64)
         ));
-        return base(VerdictKind::NoLeak, 0.5, reasons);
+        return base(VerdictKind::InsufficientData, 0.0, reasons);
     }
     let span_x = x_end - x[0];
     let ttl_now = ttl(slope);
