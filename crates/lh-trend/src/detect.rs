@@ -1230,6 +1230,39 @@ mod tests {
             );
         }
     }
+    /// A Go heap peaks at about twice what it holds (GOGC=100): a leak of
+    /// 20 MB/h in the live data raises the peaks by nearly 40 MB/h, and the
+    /// time to limit is theirs. At the floor's pace it would be twice as long.
+    #[test]
+    fn time_to_limit_runs_at_the_peaks_pace() {
+        let live = |h: f64| 100e6 + 20e6 * h;
+        // A GC cycle of 5 minutes sampled every 30 s: the heap grows from the
+        // live data to 1.9 times it, then is collected.
+        let points: Vec<(f64, f64)> = (0..1440)
+            .map(|i| {
+                let t = 1_764_300_000.0 + i as f64 * 30.0;
+                (t, live(i as f64 / 120.0) * (1.0 + 0.1 * (i % 10) as f64))
+            })
+            .collect();
+        let limit = 1u64 << 30;
+        let s = Series {
+            id: "go-heap".into(),
+            limit_bytes: Some(limit),
+            points,
+            load: None,
+        };
+        let v = detect(&s, &Options::default());
+        assert_eq!(v.verdict, VerdictKind::Leak, "{:?}", v.reasons);
+        // The sampled peaks, 1.9 times the live data, reach the limit then.
+        let truth = (limit as f64 / 1.9 - 100e6) / 20e6 * 3600.0 - 12.0 * 3600.0;
+        let ttl = v.time_to_limit_seconds.unwrap();
+        assert!(
+            (ttl / truth - 1.0).abs() < 0.15,
+            "{ttl} s against {truth} s: {:?}",
+            v.reasons
+        );
+    }
+
     /// A crash loop as a Go leak under a 128 MiB limit shows it (recorded in
     /// testdata/series): each run climbs a staircase to the limit, the last
     /// hour faster, and is killed; one sample catches the new process
