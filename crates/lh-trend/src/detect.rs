@@ -567,7 +567,8 @@ fn judge(
     let kept = short.then(|| reasons.clone());
     let judged = judge_regime(&env, k, reasons, limit, load, opts, an);
     if let (Some(reasons), Judged::Done(v)) = (kept, &judged) {
-        if v.kind != VerdictKind::Leak && v.slope_h > 0.0 {
+        let last_s = (env.x[env.x.len() - 1] - env.x[k]) * 3600.0;
+        if v.kind != VerdictKind::Leak && (v.slope_h > 0.0 || last_s < opts.min_rise_s) {
             let mut whole = an.clone();
             if let Judged::Done(mut w) =
                 judge_regime(&env, 0, reasons, limit, load, opts, &mut whole)
@@ -577,7 +578,7 @@ fn judge(
                 // at least half the whole run's pace.
                 let rise = w.slope_h * (env.x[env.x.len() - 1] - env.x[0]);
                 if w.kind == VerdictKind::Leak
-                    && v.slope_h >= 0.5 * w.slope_h
+                    && (v.slope_h >= 0.5 * w.slope_h || last_s < opts.min_rise_s)
                     && Jumps::of(&env.lo).top(3) < 0.75 * rise
                 {
                     w.reasons.push(format!(
@@ -655,13 +656,30 @@ fn judge_regime(
             (x_end - x[0])
         ));
     }
-    // Upper envelope now: the median of the last few bucket peaks.
-    let mut tail: Vec<f64> = env.hi[env.hi.len().saturating_sub(3)..].to_vec();
-    let upper_now = stats::quantile(&mut tail, 0.5);
+    // Upper envelope now: the highest of the last three bucket peaks. GC
+    // peaks vary cycle to cycle, and the first one to reach the limit is
+    // the one the OOM killer acts on, not the typical one.
+    let upper_now = env.hi[env.hi.len().saturating_sub(3)..]
+        .iter()
+        .copied()
+        .fold(f64::MIN, f64::max);
+    // Time for the peaks to reach the limit at a pace of `s` bytes/h. The
+    // tests below weigh the floor's own pace (how urgent a rise of the
+    // floor is); the time to limit a leak reports is `peaks_ttl`'s.
     let ttl = |s: f64| -> Option<f64> {
         let l = limit? as f64;
         (s > 0.0).then(|| (l - upper_now).max(0.0) / s * 3600.0)
     };
+    // Heaps are sized by what they hold (Go's GOGC, a JVM's generations), so
+    // a leak raises the peaks faster than the floor: by the ratio the peaks'
+    // own trend shows (never below the floor's pace, at most three times
+    // it). The limit is the peaks' to reach.
+    let peak_gain = if slope > 0.0 {
+        (stats::theil_sen(x, &env.hi[k..], &mut scratch) / slope).clamp(1.0, 3.0)
+    } else {
+        1.0
+    };
+    let peaks_ttl = |s: f64| ttl(s * peak_gain);
     let daily = slope * 24.0 / level.max(1.0);
     // Material: a visible share of the level a day, and, under a limit, an
     // OOM within the horizon anyone would act on.
@@ -682,7 +700,7 @@ fn judge_regime(
             slope_h: slope,
             confidence,
             ttl_s: if kind == VerdictKind::Leak {
-                ttl(slope)
+                peaks_ttl(slope)
             } else {
                 None
             },
@@ -723,11 +741,13 @@ fn judge_regime(
     let (bx, by) = coarsen(x, y, 48);
     let (lo, hi) = stats::block_bootstrap_slope(&bx, &by, opts.bootstrap_reps, 0.9, &mut rng);
     if lo <= 0.0 {
+        // Not evidence against a leak either: the rise is there, only not
+        // yet told from none. `no-leak` is kept for what speaks against one.
         reasons.push(format!(
-            "the floor rises {}/h but its 90% bootstrap interval includes 0",
+            "the floor rises {}/h but its 90% bootstrap interval includes 0: not yet told from no rise",
             human_bytes(slope as i64)
         ));
-        return base(VerdictKind::NoLeak, 0.5, reasons);
+        return base(VerdictKind::InsufficientData, 0.0, reasons);
     }
     let span_x = x_end - x[0];
     let ttl_now = ttl(slope);
@@ -851,11 +871,12 @@ fn judge_regime(
     reasons.extend(load_note);
     let hedged = hedge.is_some();
     reasons.extend(hedge);
-    if let (Some(t), Some(l)) = (ttl_now, limit) {
-        let (t_fast, t_slow) = (ttl(hi).unwrap_or(t), ttl(lo).unwrap_or(t));
+    if let (Some(t), Some(l)) = (peaks_ttl(slope), limit) {
+        let (t_fast, t_slow) = (peaks_ttl(hi).unwrap_or(t), peaks_ttl(lo).unwrap_or(t));
         reasons.push(format!(
-            "peaks at {} reach the limit {} in {} (90%: {}–{})",
+            "peaks at {} rise {:.1}× the floor's pace and reach the limit {} in {} (90%: {}–{})",
             human_bytes(upper_now as i64),
+            peak_gain,
             human_bytes(l as i64),
             human_duration(t),
             human_duration(t_fast),
@@ -1209,6 +1230,39 @@ mod tests {
             );
         }
     }
+    /// A Go heap peaks at about twice what it holds (GOGC=100): a leak of
+    /// 20 MB/h in the live data raises the peaks by nearly 40 MB/h, and the
+    /// time to limit is theirs. At the floor's pace it would be twice as long.
+    #[test]
+    fn time_to_limit_runs_at_the_peaks_pace() {
+        let live = |h: f64| 100e6 + 20e6 * h;
+        // A GC cycle of 5 minutes sampled every 30 s: the heap grows from the
+        // live data to 1.9 times it, then is collected.
+        let points: Vec<(f64, f64)> = (0..1440)
+            .map(|i| {
+                let t = 1_764_300_000.0 + i as f64 * 30.0;
+                (t, live(i as f64 / 120.0) * (1.0 + 0.1 * (i % 10) as f64))
+            })
+            .collect();
+        let limit = 1u64 << 30;
+        let s = Series {
+            id: "go-heap".into(),
+            limit_bytes: Some(limit),
+            points,
+            load: None,
+        };
+        let v = detect(&s, &Options::default());
+        assert_eq!(v.verdict, VerdictKind::Leak, "{:?}", v.reasons);
+        // The sampled peaks, 1.9 times the live data, reach the limit then.
+        let truth = (limit as f64 / 1.9 - 100e6) / 20e6 * 3600.0 - 12.0 * 3600.0;
+        let ttl = v.time_to_limit_seconds.unwrap();
+        assert!(
+            (ttl / truth - 1.0).abs() < 0.15,
+            "{ttl} s against {truth} s: {:?}",
+            v.reasons
+        );
+    }
+
     /// A crash loop as a Go leak under a 128 MiB limit shows it (recorded in
     /// testdata/series): each run climbs a staircase to the limit, the last
     /// hour faster, and is killed; one sample catches the new process
