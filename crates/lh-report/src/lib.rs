@@ -1,6 +1,10 @@
-//! Renders a [`Report`] for people (a table that fits the terminal) or for
-//! scripts (the JSON contract). Rendering never changes what the report says:
-//! `--top` trims the table and the JSON alike, and only there.
+//! Every renderer of leakhound, in one crate so that the binary and the run
+//! engine only choose one: the [`Report`] as a table that fits the terminal or
+//! as the JSON contract (here), the pprof export ([`pprof`]), the
+//! self-contained HTML page ([`html`]), the soak/diagnose outcome
+//! ([`outcome`]), the memory reconciliation ([`memory`]), and the `trend`
+//! chart and the `detect` table ([`trend`]). Rendering never changes what the
+//! report says: `--top` trims the table and the JSON alike, and only there.
 
 pub mod html;
 pub mod memory;
