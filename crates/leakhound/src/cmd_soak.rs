@@ -4,7 +4,7 @@ use crate::output::{text_formats, OutputFormat};
 use crate::run_output::print_outcome;
 use anyhow::{bail, Result};
 use clap::Args;
-use lh_run::{LoadSpec, OutputDir, SoakConfig, Terminal};
+use lh_run::{LoadSpec, OutputDir, Preload, SoakConfig, Terminal};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -49,6 +49,11 @@ pub struct SoakArgs {
     /// Node: take snapshots even when the headroom guard says the cgroup is too small.
     #[arg(long)]
     pub force: bool,
+    /// Native: run the program on this allocator (LD_PRELOAD) with its heap profiler;
+    /// for programs on glibc's malloc, which has none. jemalloc and tcmalloc
+    /// programs are profiled without it.
+    #[arg(long, value_name = "ALLOCATOR", value_parser = ["jemalloc"])]
+    pub preload: Option<String>,
     #[arg(long, default_value = "table", value_parser = text_formats())]
     pub format: OutputFormat,
     /// Groups to show in the table.
@@ -79,6 +84,8 @@ pub fn soak(a: SoakArgs) -> Result<u8> {
         captures: a.captures,
         ready_timeout: a.ready_timeout,
         force: a.force,
+        // The parser admits only "jemalloc".
+        preload: a.preload.map(|_| Preload::Jemalloc),
         cmd: a.cmd,
     };
     let out = OutputDir::claim(&a.dir, a.overwrite)?;

@@ -50,6 +50,22 @@ pub fn wait_ready(
                     let c = Capturer::python_helper(t.clone(), Endpoint::root(p.clone()));
                     (c, Some(p))
                 }),
+            // The allocator's profiler was turned on at launch: ready at
+            // its first dump. Without one (glibc's malloc, not preloaded),
+            // attaching says what to set, and waiting would change nothing.
+            Ok(Runtime::Native) => match &program.native_dumps {
+                Some(dumps) => match dumps.list(&*t) {
+                    Ok(l) if !l.is_empty() => {
+                        Some((Capturer::native(t.clone(), dumps.clone(), true), None))
+                    }
+                    Ok(_) => None,
+                    Err(e) => {
+                        last = Some(e);
+                        None
+                    }
+                },
+                None => Some((Capturer::attach(t.clone())?, None)),
+            },
             Ok(_) => match Capturer::attach(t.clone()) {
                 Ok(c) => Some((c, None)),
                 Err(e) => {
