@@ -1008,7 +1008,7 @@ fn native_glibc_leak_under_soak_needs_and_takes_preload_jemalloc() {
     }
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = leakhound();
-    cmd.args(["soak", "--duration", "5s", "-o"])
+    cmd.args(["soak", "--ready-timeout", "5s", "--duration", "5s", "-o"])
         .arg(dir.path())
         .arg("--")
         .arg(native_app(false, Allocator::Glibc));
