@@ -40,6 +40,18 @@ fn small_elf() -> Vec<u8> {
         .expect("/usr/bin/true")
 }
 
+/// The properties below start from [`DUMP`] and a real binary: both must
+/// read, or the corrupted cases would test nothing past the first error.
+#[test]
+fn the_dump_and_binary_the_properties_start_from_read() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app"), small_elf()).unwrap();
+    let mut p = heap::parse(DUMP.as_bytes()).expect("DUMP reads").profile;
+    let out = symbolize(&mut p, &Symbols::Dir(dir.path().to_path_buf()));
+    let missing: Vec<&str> = out.missing.iter().map(|(f, _)| f.as_str()).collect();
+    assert!(!missing.contains(&"/srv/app"), "{missing:?}");
+}
+
 proptest! {
     #[test]
     fn arbitrary_bytes_as_a_heap_profile_never_panic(bytes in vec(ANY, 0..1024)) {
