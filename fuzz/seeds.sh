@@ -9,12 +9,16 @@
 # - v8: snapshots written here in each meta layout V8 has used, with the
 #   head of a real Node snapshot;
 # - hprof: a minimal HPROF 1.0.2 dump with every record the reader knows;
-# - tracemalloc: CPython's own `Snapshot.dump` pickles.
-# Needs go, node, python3. Files are small (< 64 KiB) so that mutation is fast.
+# - tracemalloc: CPython's own `Snapshot.dump` pickles;
+# - heap_text, native: dumps of the native sample app (testkit/apps/native/leaky.c)
+#   under Debian's jemalloc and gperftools' tcmalloc; for native, each dump
+#   with the binary it maps appended (the target splits at `\x7fELF`).
+# Needs go, node, python3, cc, libjemalloc-dev, libgoogle-perftools-dev.
+# Files are small (< 64 KiB) so that mutation is fast.
 set -euo pipefail
 cd "$(dirname "$0")"
 out=$PWD/corpus
-mkdir -p "$out"/{pprof,pprof_legacy,v8,hprof,tracemalloc}
+mkdir -p "$out"/{pprof,pprof_legacy,v8,hprof,tracemalloc,heap_text,native}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -158,6 +162,30 @@ snap = snap.filter_traces([tracemalloc.Filter(True, __file__ if "__file__" in di
 snap.dump(f"{out}/small.pickle")
 tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(True, "*tracemalloc*")]).dump(f"{out}/lib.pickle")
 EOF
+# --- Native: the C sample app's own dumps, leaky and bounded, on each allocator.
+src=../testkit/apps/native/leaky.c
+for variant in leaky bounded; do
+    flag=$([ "$variant" = bounded ] && echo -DBOUNDED || true)
+    # -O1 -g as testkit builds it: small enough to append to a seed.
+    cc -g -O1 $flag -o "$work/$variant-je" "$src" -ljemalloc
+    cc -g -O1 $flag -o "$work/$variant-tc" "$src" -ltcmalloc
+    MALLOC_CONF="prof:true,prof_accum:true,prof_prefix:$work/je-$variant,lg_prof_interval:22" \
+        "$work/$variant-je" 12 >/dev/null
+    HEAPPROFILE="$work/tc-$variant" HEAP_PROFILE_ALLOCATION_INTERVAL=4194304 \
+        "$work/$variant-tc" 12 >/dev/null 2>&1
+done
+# A few of each: the first, a middle and the last dump of every run.
+for run in je-leaky je-bounded tc-leaky tc-bounded; do
+    mapfile -t files < <(ls "$work/$run".*.heap | sort -V)
+    n=${#files[@]}
+    variant=${run#*-}
+    bin=$work/$variant-${run%%-*}
+    for i in 0 $((n / 2)) $((n - 1)); do
+        cp "${files[$i]}" "$out/heap_text/$run-$i.heap"
+        cat "${files[$i]}" "$bin" >"$out/native/$run-$i"
+    done
+done
+
 for d in "$out"/*/; do
   find "$d" -type f -size +64k -delete
   echo "$(basename "$d"): $(ls "$d" | wc -l) seeds"

@@ -10,7 +10,9 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use testkit::{go_app, memory_cgroups_named, process_alive, repo_root, start_listening};
+use testkit::{
+    go_app, memory_cgroups_named, native_app, process_alive, repo_root, start_listening, Allocator,
+};
 
 fn leakhound() -> Command {
     Command::new(env!("CARGO_BIN_EXE_leakhound"))
@@ -933,4 +935,120 @@ fn diagnose_a_cgroup_reads_its_oom_history_and_names_the_leak() {
     );
     assert_eq!(v["report"]["suspects"][0]["key"], "main.(*registry).track");
     assert!(v["limit_bytes"].as_u64().unwrap() == 256 << 20);
+}
+
+/// Soaks the C sample app for a few seconds, as a user would: no profiling
+/// flag, soak turns the allocator's heap profiler on itself. `extra` goes
+/// before `--` (e.g. `--preload jemalloc`).
+fn soak_native(bounded: bool, alloc: Allocator, extra: &[&str]) -> (i32, Value, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = leakhound();
+    cmd.args([
+        "soak",
+        "--format",
+        "json",
+        "--memory-limit",
+        "1Gi",
+        "--duration",
+        "8s",
+    ])
+    .args(extra)
+    .arg("-o")
+    .arg(dir.path())
+    .arg("--")
+    .arg(native_app(bounded, alloc));
+    let (code, v, err) = run_soak(cmd);
+    assert_eq!(v["runtime"], "native", "{v:#}\n{err}");
+    assert!(
+        v["snapshots"].as_array().unwrap().len() >= 3,
+        "{v:#}\n{err}"
+    );
+    // The dumps were copied out 0600; the allocator's own directory is 0700.
+    assert_private_files(dir.path());
+    (code, v, err)
+}
+
+fn assert_native_leak(code: i32, v: &Value, err: &str, format: &str) {
+    assert_eq!(code, 1, "{v:#}\n{err}");
+    assert_eq!(v["verdict"], "leak");
+    assert_eq!(v["report"]["format"], format);
+    assert_eq!(
+        v["report"]["suspects"][0]["key"], "remember_request",
+        "{v:#}\n{err}"
+    );
+}
+
+#[test]
+fn native_jemalloc_leak_under_soak_is_named_and_its_bounded_twin_soaks_clean() {
+    if !cgroups_writable() {
+        return;
+    }
+    let (code, v, err) = soak_native(false, Allocator::Jemalloc, &[]);
+    assert_native_leak(code, &v, &err, "jemalloc");
+    let (code, v, err) = soak_native(true, Allocator::Jemalloc, &[]);
+    assert_eq!(code, 0, "{v:#}\n{err}");
+    assert_eq!(v["report"]["suspects"], Value::Array(vec![]), "{v:#}");
+}
+
+#[test]
+fn native_tcmalloc_leak_under_soak_is_named() {
+    if !cgroups_writable() {
+        return;
+    }
+    let (code, v, err) = soak_native(false, Allocator::Tcmalloc, &[]);
+    assert_native_leak(code, &v, &err, "tcmalloc");
+}
+
+/// glibc's malloc has no profiler: soak says to preload jemalloc, and with
+/// `--preload jemalloc` names the leak.
+#[test]
+fn native_glibc_leak_under_soak_needs_and_takes_preload_jemalloc() {
+    if !cgroups_writable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = leakhound();
+    cmd.args(["soak", "--ready-timeout", "5s", "--duration", "5s", "-o"])
+        .arg(dir.path())
+        .arg("--")
+        .arg(native_app(false, Allocator::Glibc));
+    let (code, _, err) = run(cmd);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("glibc's malloc"), "{err}");
+    assert!(err.contains("--preload jemalloc"), "{err}");
+    let (code, v, err) = soak_native(false, Allocator::Glibc, &["--preload", "jemalloc"]);
+    assert_native_leak(code, &v, &err, "jemalloc");
+}
+
+/// A native process leakhound did not start, without profiling: capture says
+/// exactly what to set, exits 2, and leaves the process alone.
+#[test]
+fn an_attached_native_pid_without_profiling_is_told_what_to_set() {
+    for (alloc, want) in [
+        (
+            Allocator::Jemalloc,
+            "MALLOC_CONF=prof:true,prof_prefix:/tmp/heapdump,lg_prof_interval:25",
+        ),
+        (
+            Allocator::Tcmalloc,
+            "HEAPPROFILE=/tmp/heapdump HEAP_PROFILE_ALLOCATION_INTERVAL=33554432",
+        ),
+        (Allocator::Glibc, "LD_PRELOAD="),
+    ] {
+        // Bounded: it allocates as the leaky one does but holds little while we look.
+        let (app, _) = testkit::spawn_ready(Command::new(native_app(true, alloc)), "ready");
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = leakhound();
+        cmd.args(["capture", &format!("pid:{}", app.pid()), "-o"])
+            .arg(dir.path().join("out"));
+        let (code, _, err) = run(cmd);
+        assert_eq!(code, 2, "{alloc:?}: {err}");
+        assert!(err.contains(want), "{alloc:?}: {err}");
+        assert!(err.contains(&format!("process {}", app.pid())), "{err}");
+        assert!(!dir.path().join("out").exists(), "nothing written");
+        assert!(
+            testkit::process_alive(app.pid()),
+            "the app survives a refused capture"
+        );
+    }
 }

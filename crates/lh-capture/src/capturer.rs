@@ -4,7 +4,7 @@
 use crate::runtime::{identify_runtime, Runtime};
 use crate::target::Endpoint;
 use crate::transport::Transport;
-use crate::{go, jvm, node, python, Error};
+use crate::{go, jvm, native, node, python, Error};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,6 +23,8 @@ enum Method {
     PythonHelper(Endpoint),
     /// jcmd.
     Jvm,
+    /// The heap dumps a native program's allocator writes.
+    Native(native::Collector),
 }
 
 /// Knobs of one capture.
@@ -55,6 +57,10 @@ impl Capturer {
             Runtime::Go => Method::Go(go::find_pprof(t)?),
             Runtime::Node => Method::NodeInspector(Box::default()),
             Runtime::Jvm => Method::Jvm,
+            // Dumps of a process we did not start are the user's: never removed.
+            Runtime::Native => {
+                Method::Native(native::Collector::new(native::find_dumps(t)?, false))
+            }
             Runtime::Python => match python::find_helper(t)? {
                 Some(at) => Method::PythonHelper(at),
                 None => return Err(python::no_helper(t)),
@@ -118,6 +124,16 @@ impl Capturer {
         }
     }
 
+    /// A native program whose allocator writes `dumps`; with `owned` (a
+    /// program leakhound started, dumping into the run's directory) each dump
+    /// is removed from the target once collected or passed over.
+    pub fn native(transport: Arc<dyn Transport>, dumps: native::Dumps, owned: bool) -> Self {
+        Capturer {
+            transport,
+            method: Method::Native(native::Collector::new(dumps, owned)),
+        }
+    }
+
     /// The runtime the snapshots come from.
     pub fn runtime(&self) -> Runtime {
         match &self.method {
@@ -125,6 +141,7 @@ impl Capturer {
             Method::NodeInspector(_) | Method::NodeEndpoint(_) => Runtime::Node,
             Method::PythonEndpoint(_) | Method::PythonHelper(_) => Runtime::Python,
             Method::Jvm => Runtime::Jvm,
+            Method::Native(_) => Runtime::Native,
         }
     }
 
@@ -173,6 +190,9 @@ impl Capturer {
             }
             Method::Jvm => {
                 jvm::capture(t, &heap)?;
+            }
+            Method::Native(c) => {
+                c.capture(t, &heap)?;
             }
         }
         Ok(vec![heap])

@@ -3,12 +3,12 @@
 //! Two questions are kept apart so that a Kubernetes transport can be added
 //! without touching the runtimes:
 //! - *how bytes reach the target*: the [`Transport`] trait (HTTP to a port, a
-//!   byte stream to a port, exec, copy a file out, a signal, a file of the
-//!   target, its listening ports), implemented for this machine by
-//!   [`transport::Local`];
+//!   byte stream to a port, exec, copy a file out, list a directory, a signal,
+//!   a file of the target, its listening ports), implemented for this machine
+//!   by [`transport::Local`];
 //! - *what to ask it*: one module per runtime ([`go`], [`node`], [`python`],
-//!   [`jvm`]), each written once against the trait, and [`runtime`], which
-//!   tells them apart from the target's files.
+//!   [`jvm`], [`native`]), each written once against the trait, and
+//!   [`runtime`], which tells them apart from the target's files.
 //!
 //! [`Capturer`] puts the two together; [`Target`] is the one parser of the
 //! CLI's TARGET grammar. Heap dumps hold secrets (tokens, passwords, user
@@ -18,6 +18,7 @@
 pub mod capturer;
 pub mod go;
 pub mod jvm;
+pub mod native;
 pub mod node;
 pub mod procfs;
 pub mod python;

@@ -15,6 +15,8 @@ pub enum Runtime {
     Python,
     /// A JVM, through jcmd.
     Jvm,
+    /// A native program (C, C++, Rust): the heap dumps its allocator writes.
+    Native,
 }
 
 impl std::fmt::Display for Runtime {
@@ -24,6 +26,7 @@ impl std::fmt::Display for Runtime {
             Runtime::Node => "node",
             Runtime::Python => "python",
             Runtime::Jvm => "jvm",
+            Runtime::Native => "native",
         })
     }
 }
@@ -36,13 +39,15 @@ impl Runtime {
             Runtime::Node => ".heapsnapshot",
             Runtime::Python => "-tracemalloc.pickle",
             Runtime::Jvm => ".hprof",
+            Runtime::Native => ".heap",
         }
     }
 }
 
 /// Which runtime the target runs, from its executable, command line and
 /// mapped libraries. Go is recognised by the build-info magic every Go binary
-/// carries, so a renamed binary is still found.
+/// carries, so a renamed binary is still found; any other ELF executable is
+/// native (its allocator's heap dumps are what can be captured).
 pub fn identify_runtime(t: &dyn Transport) -> Result<Runtime, Error> {
     t.check_alive()?;
     let maps = read_text(t, TargetFile::Proc("maps")).unwrap_or_default();
@@ -69,11 +74,20 @@ pub fn identify_runtime(t: &dyn Transport) -> Result<Runtime, Error> {
     {
         return Ok(Runtime::Go);
     }
+    if t.read_file(TargetFile::Proc("exe")).is_ok_and(is_elf) {
+        return Ok(Runtime::Native);
+    }
     t.check_alive()?;
     Err(Error::Unsupported(format!(
-        "cannot tell the runtime of {} ({argv0}, {exe}): leakhound captures from Go, Node, Python and JVM processes",
+        "cannot tell the runtime of {} ({argv0}, {exe}): leakhound captures from Go, Node, Python, JVM and native (ELF) processes",
         t.describe()
     )))
+}
+
+/// ELF files start with `\x7fELF`.
+fn is_elf(f: Box<dyn Read + Send>) -> bool {
+    let mut magic = [0u8; 4];
+    f.take(4).read_exact(&mut magic).is_ok() && magic == *b"\x7fELF"
 }
 
 /// Go binaries carry `\xff Go buildinf:` in their `.go.buildinfo` section.
@@ -103,11 +117,11 @@ mod tests {
     use crate::transport::Local;
 
     #[test]
-    fn our_own_process_is_no_runtime_we_know_and_a_dead_pid_is_clear() {
-        assert!(matches!(
-            identify_runtime(&Local::process(std::process::id())),
-            Err(Error::Unsupported(_))
-        ));
+    fn our_own_process_is_native_and_a_dead_pid_is_clear() {
+        assert_eq!(
+            identify_runtime(&Local::process(std::process::id())).unwrap(),
+            Runtime::Native
+        );
         assert!(matches!(
             identify_runtime(&Local::process(u32::MAX / 2)),
             Err(Error::NoProcess(_))

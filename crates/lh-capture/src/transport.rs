@@ -1,10 +1,11 @@
 //! How leakhound reaches a target: the [`Transport`] trait, and [`Local`],
 //! its implementation for processes on this machine.
 //!
-//! Runtime code (Go, Node, Python, JVM) asks a transport for what it needs and
+//! Runtime code (Go, Node, Python, JVM, native) asks a transport for what it needs and
 //! never for a pid or a path of this machine, so that a second transport (a
 //! pod reached through the Kubernetes API server: the pod proxy for HTTP,
-//! port-forward for byte streams, exec for commands and files) plugs in
+//! port-forward for byte streams, exec for commands, files and directory
+//! listings) plugs in
 //! without a change to any runtime.
 
 use crate::{procfs, Error, PrivateFile};
@@ -111,6 +112,10 @@ pub trait Transport: Send + Sync + fmt::Debug {
 
     /// Removes the target's file `path` (a dump it wrote for us).
     fn remove_file(&self, path: &Path) -> Result<(), Error>;
+
+    /// The names of the files in the target's directory `dir` (as the target
+    /// sees it), in no order: where an allocator writes its numbered heap dumps.
+    fn list_dir(&self, dir: &Path) -> Result<Vec<String>, Error>;
 
     /// Sends `sig` to the target's process.
     fn signal(&self, sig: Signal) -> Result<(), Error>;
@@ -280,6 +285,20 @@ impl Transport for Local {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io(&p, e)),
             _ => Ok(()),
         }
+    }
+
+    fn list_dir(&self, dir: &Path) -> Result<Vec<String>, Error> {
+        let d = self.outside(dir);
+        let entries = std::fs::read_dir(&d).map_err(|e| match self.pid {
+            Some(pid) if procfs::check_alive(pid).is_err() => Error::NoProcess(pid),
+            _ => Error::io(&d, e),
+        })?;
+        entries
+            .map(|e| {
+                e.map(|e| e.file_name().to_string_lossy().into_owned())
+                    .map_err(|err| Error::io(&d, err))
+            })
+            .collect()
     }
 
     fn signal(&self, sig: Signal) -> Result<(), Error> {

@@ -68,7 +68,7 @@ pub fn capture(
         }
         CaptureFrom::Command(argv) => {
             let out = claim()?;
-            let program = started.insert(launch(argv, &out, |_| Ok(()))?);
+            let program = started.insert(launch(argv, &out, None, |_| Ok(()))?);
             progress.say(&format!(
                 "started pid {} ({})",
                 program.pid(),

@@ -31,6 +31,7 @@ pub mod soak;
 pub use capture::{capture, CaptureConfig, CaptureFrom, Captured};
 pub use diagnose::{diagnose, DiagnoseConfig};
 pub use error::Error;
+pub use launch::Preload;
 pub use lh_model::outcome::Outcome;
 pub use load::LoadSpec;
 pub use outdir::OutputDir;

@@ -3,8 +3,8 @@
 //! A run never reads state another run left and never overwrites another
 //! run's files: a directory that already holds files is refused (exit 2,
 //! naming it) unless the user passes `--overwrite`, and even then the
-//! engine's own state files from before (the Python helper's address file)
-//! are removed before anything could read them.
+//! engine's own state files from before (the Python helper's address file,
+//! the native allocator's dumps) are removed before anything could read them.
 
 use crate::Error;
 use std::fs::{File, OpenOptions};
@@ -13,7 +13,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// Files in it the engine writes and later reads back within the same run.
-const RUN_STATE: &[&str] = &["python-helper"];
+const RUN_STATE: &[&str] = &["python-helper", crate::launch::NATIVE_DUMPS];
 
 /// A directory claimed for one run: created 0700, empty or explicitly reused.
 #[derive(Debug, Clone)]

@@ -38,10 +38,10 @@ pub fn wait_ready(
                 log.display()
             )));
         }
-        let found = match identify_runtime(&*t) {
-            Ok(Runtime::Node) => node::find_inspector(&*t)?
+        let found = match (identify_runtime(&*t), &program.native_dumps) {
+            (Ok(Runtime::Node), _) => node::find_inspector(&*t)?
                 .map(|(port, _)| (Capturer::node_inspector(t.clone()), Some(port))),
-            Ok(Runtime::Python) if program.helper_addr_file.is_some() => program
+            (Ok(Runtime::Python), _) if program.helper_addr_file.is_some() => program
                 .helper_addr_file
                 .as_deref()
                 .and_then(|f| std::fs::read_to_string(f).ok())
@@ -50,14 +50,29 @@ pub fn wait_ready(
                     let c = Capturer::python_helper(t.clone(), Endpoint::root(p.clone()));
                     (c, Some(p))
                 }),
-            Ok(_) => match Capturer::attach(t.clone()) {
+            // The allocator's profiler was turned on at launch: ready at its
+            // first dump. A native program without one (glibc's malloc, not
+            // preloaded) falls to attaching below, whose error says what to
+            // set; it is not final at once, since a wrapper (`env`, `sh -c`)
+            // is native too until it execs the program.
+            (Ok(Runtime::Native), Some(dumps)) => match dumps.list(&*t) {
+                Ok(l) if !l.is_empty() => {
+                    Some((Capturer::native(t.clone(), dumps.clone(), true), None))
+                }
+                Ok(_) => None,
+                Err(e) => {
+                    last = Some(e);
+                    None
+                }
+            },
+            (Ok(_), _) => match Capturer::attach(t.clone()) {
                 Ok(c) => Some((c, None)),
                 Err(e) => {
                     last = Some(e);
                     None
                 }
             },
-            Err(e) => {
+            (Err(e), _) => {
                 last = Some(e);
                 None
             }

@@ -2,7 +2,7 @@
 //! the duration ends or the kernel OOM-kills it; and `demo`, a soak of a
 //! bundled leaky app.
 
-use crate::launch::launch;
+use crate::launch::{launch, Preload};
 use crate::load::{Load, LoadSpec};
 use crate::outdir::OutputDir;
 use crate::pipeline::{Finish, Headroom, Watch};
@@ -33,6 +33,9 @@ pub struct SoakConfig {
     pub ready_timeout: Duration,
     /// Take V8 snapshots even when the headroom guard says no.
     pub force: bool,
+    /// Run a native program on this allocator instead of its own, for its
+    /// heap profiler (glibc's malloc has none).
+    pub preload: Option<Preload>,
     /// The program and its arguments.
     pub cmd: Vec<String>,
 }
@@ -44,7 +47,7 @@ pub fn soak(cfg: &SoakConfig, out: &OutputDir, progress: &dyn Progress) -> Resul
     let cg = MemoryCgroup::create(limit)?;
     let oom_before = cg.oom_kills()?;
     let start = Instant::now();
-    let mut program = launch(&cfg.cmd, out, |cmd| Ok(cg.enter_on_exec(cmd)?))?;
+    let mut program = launch(&cfg.cmd, out, cfg.preload, |cmd| Ok(cg.enter_on_exec(cmd)?))?;
     let pid = program.pid();
     progress.say(&format!(
         "started pid {pid} ({}) in cgroup {} with a {} limit",
@@ -202,6 +205,7 @@ pub fn demo(
         captures: 3,
         ready_timeout: Duration::from_secs(30),
         force: false,
+        preload: None,
         cmd: vec!["node".into(), app.to_string_lossy().into_owned()],
     };
     soak(&cfg, out, progress).map_err(|e| match e {

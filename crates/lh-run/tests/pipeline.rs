@@ -35,6 +35,7 @@ fn a_soak_of_the_go_leak_names_the_leaking_function() {
         captures: 3,
         ready_timeout: Duration::from_secs(60),
         force: false,
+        preload: None,
         // `env` execs the app in the same process: the pid is the Go program's.
         cmd: vec![
             "env".into(),
