@@ -1,6 +1,6 @@
 //! `leakhound diagnose`: flags, then lh-run.
 
-use crate::output::{text_formats, OutputFormat};
+use crate::output::{text_formats, OutputFormat, Redaction};
 use crate::run_output::print_outcome;
 use anyhow::Result;
 use clap::Args;
@@ -42,6 +42,8 @@ pub struct DiagnoseArgs {
     /// Also write the HTML report (always in DIR/report.html) to FILE.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub redaction: Redaction,
 }
 
 pub fn diagnose(a: DiagnoseArgs) -> Result<u8> {
@@ -50,6 +52,7 @@ pub fn diagnose(a: DiagnoseArgs) -> Result<u8> {
         count: a.count,
         interval: a.interval,
         force: a.force,
+        redact_strings: a.redaction.redact_strings,
     };
     let out = OutputDir::claim(&a.dir, a.overwrite)?;
     let progress = Terminal::stderr("diagnose");

@@ -1,6 +1,6 @@
 //! `leakhound soak` and `leakhound demo`: flags, then lh-run.
 
-use crate::output::{text_formats, OutputFormat};
+use crate::output::{text_formats, OutputFormat, Redaction};
 use crate::run_output::print_outcome;
 use anyhow::{bail, Result};
 use clap::Args;
@@ -57,6 +57,8 @@ pub struct SoakArgs {
     /// Also write the HTML report (always in DIR/report.html) to FILE.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub redaction: Redaction,
     /// The program to run, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<String>,
@@ -79,6 +81,7 @@ pub fn soak(a: SoakArgs) -> Result<u8> {
         captures: a.captures,
         ready_timeout: a.ready_timeout,
         force: a.force,
+        redact_strings: a.redaction.redact_strings,
         cmd: a.cmd,
     };
     let out = OutputDir::claim(&a.dir, a.overwrite)?;
@@ -99,6 +102,8 @@ pub struct DemoArgs {
     pub duration: Duration,
     #[arg(long, default_value = "table", value_parser = text_formats())]
     pub format: OutputFormat,
+    #[command(flatten)]
+    pub redaction: Redaction,
 }
 
 /// Runs the bundled app under `soak` and prints the whole diagnosis. Exits 0
@@ -109,7 +114,7 @@ pub fn demo(a: DemoArgs) -> Result<u8> {
         None => OutputDir::fresh_temp("leakhound-demo")?,
     };
     let progress = Terminal::stderr("demo");
-    let o = lh_run::demo(a.duration, &out, &progress)?;
+    let o = lh_run::demo(a.duration, a.redaction.redact_strings, &out, &progress)?;
     drop(progress);
     print_outcome(&o, &out, a.format, 10, ("demo", None))?;
     if !o.is_leak() {

@@ -33,6 +33,8 @@ pub struct SoakConfig {
     pub ready_timeout: Duration,
     /// Take V8 snapshots even when the headroom guard says no.
     pub force: bool,
+    /// Drop string contents from the report (`--redact-strings`).
+    pub redact_strings: bool,
     /// The program and its arguments.
     pub cmd: Vec<String>,
 }
@@ -164,12 +166,15 @@ pub fn soak(cfg: &SoakConfig, out: &OutputDir, progress: &dyn Progress) -> Resul
     drop(load);
     drop(program);
     let trend = live_trend(&watch.samples, limit);
-    watch.finish(Finish {
-        ended,
-        trend: Some(trend),
-        requests,
-        ..Finish::default()
-    })
+    watch.finish(
+        Finish {
+            ended,
+            trend: Some(trend),
+            requests,
+            ..Finish::default()
+        },
+        cfg.redact_strings,
+    )
 }
 
 /// The bundled leaky app: a Node server whose session cache never evicts.
@@ -181,6 +186,7 @@ pub const DEMO_APP: &str = include_str!("../../leakhound/demo/server.js");
 /// leak naming its `Session` class.
 pub fn demo(
     duration: Duration,
+    redact_strings: bool,
     out: &OutputDir,
     progress: &dyn Progress,
 ) -> Result<Outcome, Error> {
@@ -202,6 +208,7 @@ pub fn demo(
         captures: 3,
         ready_timeout: Duration::from_secs(30),
         force: false,
+        redact_strings,
         cmd: vec!["node".into(), app.to_string_lossy().into_owned()],
     };
     soak(&cfg, out, progress).map_err(|e| match e {
