@@ -64,20 +64,49 @@ pub fn redact_strings(a: &mut Analysis) {
     }
 }
 
-/// String labels and comments of a pprof profile. The strings are replaced
-/// by new entries of the string table, never in place: one entry may also
-/// name a function.
+/// String labels and comments of a pprof profile. Their entries of the
+/// string table become markers in place, so the strings leave the encoded
+/// profile too; an entry that also names what stays (a function, a file, a
+/// label key) is kept for that, and the label gets a new marker entry.
 fn redact_profile(p: &mut lh_pprof::Profile) {
+    let mut kept: std::collections::HashSet<i64> = p
+        .function
+        .iter()
+        .flat_map(|f| [f.name, f.system_name, f.filename])
+        .chain(p.mapping.iter().flat_map(|m| [m.filename, m.build_id]))
+        .chain(
+            p.sample_type
+                .iter()
+                .chain(&p.period_type)
+                .flat_map(|t| [t.r#type, t.unit]),
+        )
+        .chain(
+            p.sample
+                .iter()
+                .flat_map(|s| s.label.iter().flat_map(|l| [l.key, l.num_unit])),
+        )
+        .collect();
+    kept.extend([
+        p.drop_frames,
+        p.keep_frames,
+        p.default_sample_type,
+        p.doc_url,
+    ]);
     let mut markers: HashMap<i64, i64> = HashMap::new();
     let table = &mut p.string_table;
     let mut redact = |i: &mut i64| {
-        if *i <= 0 {
+        if *i <= 0 || *i as usize >= table.len() {
             return;
         }
         *i = *markers.entry(*i).or_insert_with(|| {
-            let s = table.get(*i as usize).map_or("", String::as_str);
-            table.push(marker(s));
-            table.len() as i64 - 1
+            let m = marker(&table[*i as usize]);
+            if kept.contains(i) {
+                table.push(m);
+                table.len() as i64 - 1
+            } else {
+                table[*i as usize] = m;
+                *i
+            }
         });
     };
     for s in &mut p.sample {
@@ -306,20 +335,37 @@ mod tests {
     }
 
     #[test]
-    fn pprof_string_labels_and_comments_are_replaced_not_shared_strings() {
+    fn pprof_string_labels_and_comments_leave_the_table_shared_names_stay() {
         let mut p = lh_pprof::Profile {
-            string_table: vec!["".into(), "session".into(), "main.track".into()],
+            string_table: vec![
+                "".into(),
+                "session".into(),
+                "main.track".into(),
+                "alice".into(),
+            ],
             comment: vec![2],
             ..Default::default()
         };
+        p.function.push(lh_pprof::proto::Function {
+            id: 1,
+            name: 2,
+            ..Default::default()
+        });
         p.sample.push(lh_pprof::proto::Sample {
             location_id: vec![],
             value: vec![1],
-            label: vec![lh_pprof::proto::Label {
-                key: 1,
-                str: 2,
-                ..Default::default()
-            }],
+            label: vec![
+                lh_pprof::proto::Label {
+                    key: 1,
+                    str: 2,
+                    ..Default::default()
+                },
+                lh_pprof::proto::Label {
+                    key: 1,
+                    str: 3,
+                    ..Default::default()
+                },
+            ],
         });
         let mut a = report(InputFormat::Pprof, vec![], vec![]);
         a.profiles.push(p);
@@ -329,6 +375,12 @@ mod tests {
         assert_eq!(p.string(l.key), "session", "label keys are code");
         assert_eq!(p.string(l.str), "<redacted 10 bytes>");
         assert_eq!(p.string(p.comment[0]), "<redacted 10 bytes>");
-        assert_eq!(p.string(2), "main.track", "the shared entry is untouched");
+        assert_eq!(p.string(2), "main.track", "the function's name stays");
+        assert_eq!(p.string(p.sample[0].label[1].str), "<redacted 5 bytes>");
+        assert!(
+            !p.string_table.iter().any(|s| s == "alice"),
+            "{:?}",
+            p.string_table
+        );
     }
 }
