@@ -178,7 +178,7 @@ impl Reports {
     /// `leakhound diff` of `files` into `dir` in each format, with `extra`
     /// flags; the files are named after `tag`.
     pub fn of(files: &[&Path], dir: &Path, tag: &str, extra: &[&str]) -> Reports {
-        let mut write = |format: &str, ext: &str| {
+        let write = |format: &str, ext: &str| {
             let out = dir.join(format!("{tag}.{ext}"));
             let mut args = vec!["diff", "--top", "100000", "--format", format, "-o", s(&out)];
             args.extend(extra);
