@@ -127,4 +127,6 @@ pub struct SnapshotOpts {
     /// pprof sample type, by name (inuse_space) or position; default as go tool pprof picks it.
     #[arg(long)]
     pub sample_index: Option<String>,
+    #[command(flatten)]
+    pub redaction: crate::output::Redaction,
 }

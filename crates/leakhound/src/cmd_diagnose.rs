@@ -1,6 +1,7 @@
 //! `leakhound diagnose`: flags, then lh-run.
 
 use crate::live::{print_outcome, LiveOutput, ReportFlags};
+use crate::output::Redaction;
 use anyhow::Result;
 use clap::Args;
 use lh_run::{DiagnoseConfig, Terminal};
@@ -23,6 +24,8 @@ pub struct DiagnoseArgs {
     pub out: LiveOutput,
     #[command(flatten)]
     pub report: ReportFlags,
+    #[command(flatten)]
+    pub redaction: Redaction,
 }
 
 pub fn diagnose(a: DiagnoseArgs) -> Result<u8> {
@@ -31,6 +34,7 @@ pub fn diagnose(a: DiagnoseArgs) -> Result<u8> {
         count: a.count,
         interval: a.interval,
         force: a.out.force,
+        redact_strings: a.redaction.redact_strings,
     };
     let out = a.out.claim()?;
     let progress = Terminal::stderr("diagnose");

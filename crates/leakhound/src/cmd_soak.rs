@@ -1,7 +1,7 @@
 //! `leakhound soak` and `leakhound demo`: flags, then lh-run.
 
 use crate::live::{print_outcome, LiveOutput, ReportFlags};
-use crate::output::{text_formats, OutputFormat};
+use crate::output::{text_formats, OutputFormat, Redaction};
 use anyhow::{bail, Result};
 use clap::Args;
 use lh_run::{LoadSpec, OutputDir, Preload, SoakConfig, Terminal};
@@ -43,6 +43,8 @@ pub struct SoakArgs {
     pub out: LiveOutput,
     #[command(flatten)]
     pub report: ReportFlags,
+    #[command(flatten)]
+    pub redaction: Redaction,
     /// The program to run, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<String>,
@@ -67,6 +69,7 @@ pub fn soak(a: SoakArgs) -> Result<u8> {
         force: a.out.force,
         // The parser admits only "jemalloc".
         preload: a.preload.map(|_| Preload::Jemalloc),
+        redact_strings: a.redaction.redact_strings,
         cmd: a.cmd,
     };
     let out = a.out.claim()?;
@@ -87,6 +90,8 @@ pub struct DemoArgs {
     pub duration: Duration,
     #[arg(long, default_value = "table", value_parser = text_formats())]
     pub format: OutputFormat,
+    #[command(flatten)]
+    pub redaction: Redaction,
 }
 
 /// Runs the bundled app under `soak` and prints the whole diagnosis. Exits 0
@@ -97,7 +102,7 @@ pub fn demo(a: DemoArgs) -> Result<u8> {
         None => OutputDir::fresh_temp("leakhound-demo")?,
     };
     let progress = Terminal::stderr("demo");
-    let o = lh_run::demo(a.duration, &out, &progress)?;
+    let o = lh_run::demo(a.duration, a.redaction.redact_strings, &out, &progress)?;
     drop(progress);
     let report = ReportFlags {
         top: 10,

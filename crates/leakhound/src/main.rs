@@ -178,6 +178,7 @@ fn options(o: &cli::SnapshotOpts) -> Options {
         sample_index: o.sample_index.clone(),
         histogram_only: o.histogram_only,
         cumulative: o.cumulative,
+        redact_strings: o.redaction.redact_strings,
         symbols: o
             .symbols
             .clone()

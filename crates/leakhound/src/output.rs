@@ -25,6 +25,19 @@ pub struct Output {
     pub output: Option<PathBuf>,
 }
 
+/// What the reports of a command leave out: shared by every command that
+/// writes a report (diff, analyze, soak, diagnose, demo), so the flag reads
+/// the same everywhere.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct Redaction {
+    /// Drop string contents from every report written (table, JSON, HTML, pprof), for tickets
+    /// that leave the team: pprof string labels and comments, V8/HPROF property keys that are
+    /// data, tracemalloc paths outside the app. Function, class and field names and the app's
+    /// own file:line stay; each dropped string reads `<redacted N bytes>`.
+    #[arg(long)]
+    pub redact_strings: bool,
+}
+
 /// Every output format of every command. Commands whose result is not a
 /// profile accept only `table` and `json` ([`text_formats`]).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

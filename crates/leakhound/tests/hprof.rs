@@ -328,6 +328,31 @@ fn same_dump_twice_has_no_growth() {
         .all(|g| g["delta_bytes"] == 0));
 }
 
+/// `--redact-strings` on the static map leak, whose keys hold the app's
+/// secret. lh-hprof never reads the contents of char or byte arrays, so no
+/// HPROF report shows a string's value, redacted or not: the test checks
+/// that the dumps really hold the marker (the premise), that no output of
+/// either run does, and that the leak is still named with its path.
+#[test]
+fn redacted_reports_hold_no_strings() {
+    const SECRET: &str = "LEAKHOUND-SECRET-hprof";
+    let mut app = App::start("static");
+    let dumps = app.three_dumps();
+    assert!(
+        common::holds(&std::fs::read(&dumps[2]).unwrap(), SECRET),
+        "the dump holds the app's keys"
+    );
+    let files: Vec<&Path> = dumps.iter().map(PathBuf::as_path).collect();
+    let (redacted, plain) = common::assert_redacted(&files, app.dir.path(), SECRET, "StaticLeak");
+    assert_eq!(plain.holding(SECRET), Vec::<&str>::new());
+    assert_first_suspect(
+        &redacted.report(),
+        "StaticLeak",
+        "static-collection",
+        &["SESSIONS"],
+    );
+}
+
 #[test]
 fn html_report_in_a_browser_names_the_leak() {
     let mut app = App::start("static");

@@ -288,6 +288,32 @@ fn goroutines_piling_up_are_a_goroutine_leak() {
     assert_eq!(report["groups"][0]["monotonic"], true);
 }
 
+/// `--redact-strings` on goroutine profiles whose goroutines carry a pprof
+/// label with the app's secret: without the flag the export holds the
+/// label's value; with it no output does, the label reads as a marker of
+/// its length, and the leak is still named.
+#[test]
+fn redacted_reports_hold_no_label_values() {
+    const SECRET: &str = "LEAKHOUND-SECRET-pprof";
+    let app = App::start("goroutines");
+    let g: Vec<PathBuf> = [10, 200]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| app.load_then_profile(*n, "/debug/pprof/goroutine", &format!("g{i}.pb.gz")))
+        .collect();
+    let files: Vec<&Path> = g.iter().map(PathBuf::as_path).collect();
+    let (redacted, plain) =
+        common::assert_redacted(&files, app.dir.path(), SECRET, "main.awaitReply");
+    assert_eq!(plain.holding(SECRET), ["pprof"]);
+    let p = lh_pprof::parse(&redacted.pprof).unwrap();
+    let labels: Vec<(&str, String)> = p.sample.iter().flat_map(|s| p.labels(s)).collect();
+    let marker = format!("<redacted {} bytes>", SECRET.len());
+    assert!(
+        labels.contains(&("session", marker)),
+        "the label stays, its value redacted: {labels:?}"
+    );
+}
+
 #[test]
 fn pprof_export_reads_back_in_go_tool_pprof() {
     let app = App::start("leak");

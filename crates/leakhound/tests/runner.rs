@@ -432,6 +432,42 @@ fn node_leak_under_soak_names_the_class_and_what_holds_it() {
     assert_private_files(dir.path());
 }
 
+/// `soak --redact-strings` of the Node listener leak: the run's report.json
+/// and report.html hold neither the app's secret nor the event name (a key
+/// of the emitter's `_events`, the one string a V8 report would show), and
+/// still name the leak: the listener list on the emitter, by its field names.
+#[test]
+fn redacted_soak_reports_hold_no_strings() {
+    if !cgroups_writable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = leakhound();
+    cmd.args(["soak", "--redact-strings", "--format", "json"])
+        .args(["--memory-limit", "512Mi", "--duration", "10s"])
+        .args(["--http-load", "/req?id=1", "--rps", "100", "-o"])
+        .arg(dir.path())
+        .arg("--")
+        .arg("node")
+        .arg(repo_root().join("testkit/apps/node/listener.js"))
+        .env("LISTEN", "127.0.0.1:0");
+    let (code, v, err) = run_soak(cmd);
+    assert_eq!(code, 1, "{v:#}\n{err}");
+    let top = &v["report"]["suspects"][0];
+    assert_eq!(top["pattern"], "event-listener", "{v:#}");
+    let path = top["retainer_path"].to_string();
+    assert!(path.contains(".configBus → EventEmitter"), "{path}");
+    assert!(path.contains("._events → Object"), "{path}");
+    for file in ["report.json", "report.html"] {
+        let bytes = std::fs::read(dir.path().join(file)).unwrap();
+        for s in ["config-changed", "LEAKHOUND-SECRET-v8"] {
+            assert!(!common::holds(&bytes, s), "{file} holds {s:?}");
+        }
+        assert!(common::holds(&bytes, "configBus"), "{file}");
+        assert!(common::holds(&bytes, "redacted 14 bytes"), "{file}");
+    }
+}
+
 #[test]
 fn node_bounded_cache_under_soak_exits_0() {
     if !cgroups_writable() {

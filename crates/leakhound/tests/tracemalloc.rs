@@ -94,6 +94,58 @@ fn leaking_apps_name_the_line() {
     }
 }
 
+/// `--redact-strings` on dict_cache.py with a third-party module from a
+/// directory outside the app whose name is the secret (tracemalloc keeps no
+/// string values, only where blocks were allocated). Without the flag every
+/// output names that directory; with it none does, the module reads as a
+/// marker and its base name, and the app's own line is still the leak.
+#[test]
+fn redacted_reports_hold_no_paths_outside_the_app() {
+    const SECRET: &str = "LEAKHOUND-SECRET-tracemalloc";
+    let dir = tempfile::tempdir().unwrap();
+    let vendor = dir.path().join(SECRET);
+    std::fs::create_dir(&vendor).unwrap();
+    std::fs::write(
+        vendor.join("leakhound_vendor.py"),
+        "TABLE = [('vendor row %d ' % i) * 20 for i in range(3000)]\n",
+    )
+    .unwrap();
+    let out = Command::new("python3")
+        .arg(apps().join("dict_cache.py"))
+        .args([s(dir.path()), "3"])
+        .env("LEAKHOUND_TEST_VENDOR", &vendor)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let snaps: Vec<PathBuf> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("snapshot ").map(PathBuf::from))
+        .collect();
+    let files: Vec<&Path> = snaps.iter().map(PathBuf::as_path).collect();
+    let leak = site("dict_cache.py", "_cache[key] = ");
+    let (redacted, plain) = common::assert_redacted(&files, dir.path(), SECRET, &leak);
+    assert_eq!(plain.holding(SECRET), ["json", "html", "pprof"]);
+    let marked = format!(
+        "<redacted {} bytes>/leakhound_vendor.py:1",
+        vendor.as_os_str().len()
+    );
+    let r = redacted.report();
+    assert!(
+        r["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["key"] == marked.as_str()),
+        "{:#}",
+        r["groups"]
+    );
+}
+
 fn patterns(r: &Value) -> Vec<&str> {
     r["suspects"]
         .as_array()

@@ -345,6 +345,51 @@ fn bad_snapshots_exit_2_with_the_offset() {
     assert!(err.contains("not a recognized snapshot"), "{err}");
 }
 
+/// `--redact-strings` on real Node heaps. The leaked objects hold the app's
+/// secret as string values, which lh-v8 never reads: no report shows them,
+/// redacted or not (the snapshots hold them, which the test checks first).
+/// What a V8 report can show of the program's data is a property name that
+/// is a key (the listener app's event name, a key of the emitter's
+/// `_events`): shown without the flag, a marker with it, and the redacted
+/// page, opened in Chromium, shows its suspects and neither string.
+#[test]
+fn redacted_reports_hold_no_strings() {
+    const SECRET: &str = "LEAKHOUND-SECRET-v8";
+    let mut app = App::start("cache");
+    let snaps = app.three();
+    assert!(
+        common::holds(&std::fs::read(&snaps[2]).unwrap(), SECRET),
+        "the snapshot holds the app's strings"
+    );
+    let files: Vec<&Path> = snaps.iter().map(PathBuf::as_path).collect();
+    let (_, plain) = common::assert_redacted(&files, app.dir.path(), SECRET, "CachedResponse");
+    assert_eq!(plain.holding(SECRET), Vec::<&str>::new());
+
+    let mut app = App::start("listener");
+    let snaps = app.three();
+    let files: Vec<&Path> = snaps.iter().map(PathBuf::as_path).collect();
+    const EVENT: &str = "config-changed";
+    let (redacted, plain) =
+        common::assert_redacted(&files, app.dir.path(), EVENT, "RequestContext");
+    assert_eq!(plain.holding(EVENT), ["json", "html"]);
+    assert_eq!(redacted.holding(SECRET), Vec::<&str>::new());
+    let r = redacted.report();
+    let path = first_suspect(&r, "RequestContext", "event-listener");
+    let marker = format!(".<redacted {} bytes> → ", EVENT.len());
+    assert!(path.contains(&marker), "{path}");
+    assert!(path.contains("._events"), "field names stay: {path}");
+
+    let page = common::browse(&app.dir.path().join("redacted.html"), "v8-redacted");
+    assert_eq!(page.suspects, ["RequestContext"]);
+    assert!(page.frames > 1, "the flame graph renders");
+    for s in [EVENT, SECRET] {
+        assert!(!page.dom.contains(s), "the page shows {s:?}");
+    }
+    assert!(page
+        .dom
+        .contains(&format!("redacted {} bytes", EVENT.len())));
+}
+
 #[test]
 fn html_report_in_a_browser_names_the_leak() {
     let mut app = App::start("cache");

@@ -10,6 +10,7 @@ pub mod hprof;
 pub mod merge;
 pub mod native;
 pub mod pprof;
+pub mod redact;
 pub mod sniff;
 pub mod suspects;
 pub mod tracemalloc;
@@ -110,6 +111,9 @@ pub struct Options {
     pub cumulative: bool,
     /// HPROF: the class histogram only, without the object graph.
     pub histogram_only: bool,
+    /// Drop string contents from the result ([`redact`]): for reports that
+    /// leave the team.
+    pub redact_strings: bool,
     /// Native heap profiles: where the mapped binaries are read from.
     pub symbols: Symbols,
     /// Called as large files are read.
@@ -161,6 +165,15 @@ impl From<Report> for Analysis {
     }
 }
 
+/// Redacts `a` when the options ask: here, on the result of both entry
+/// points, so that every renderer only ever sees what is left.
+fn finish(mut a: Analysis, opts: &Options) -> Analysis {
+    if opts.redact_strings {
+        redact::redact_strings(&mut a);
+    }
+    a
+}
+
 /// Diffs two or more snapshots of one process, given in time order.
 pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Analysis, Error> {
     if paths.len() < 2 {
@@ -168,7 +181,7 @@ pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Analysis, Error> {
             "diff needs at least two snapshots, in time order".into(),
         ));
     }
-    match common_format(paths)? {
+    let a = match common_format(paths)? {
         InputFormat::Pprof => pprof::diff(paths, opts),
         InputFormat::V8 => v8::diff(paths, opts).map(Analysis::from),
         InputFormat::Hprof => hprof::diff(paths, opts).map(Analysis::from),
@@ -176,12 +189,13 @@ pub fn diff(paths: &[PathBuf], opts: &Options) -> Result<Analysis, Error> {
         InputFormat::Jemalloc | InputFormat::Tcmalloc => {
             native::diff(paths, opts).map(Analysis::from)
         }
-    }
+    }?;
+    Ok(finish(a, opts))
 }
 
 /// Analyses one snapshot: the largest groups and, where the format allows, suspects.
 pub fn analyze(path: &Path, opts: &Options) -> Result<Analysis, Error> {
-    match sniff_format(path)? {
+    let a = match sniff_format(path)? {
         InputFormat::Pprof => pprof::analyze(path, opts),
         InputFormat::V8 => v8::analyze(path, opts).map(Analysis::from),
         InputFormat::Hprof => hprof::analyze(path, opts).map(Analysis::from),
@@ -189,7 +203,8 @@ pub fn analyze(path: &Path, opts: &Options) -> Result<Analysis, Error> {
         InputFormat::Jemalloc | InputFormat::Tcmalloc => {
             native::analyze(path, opts).map(Analysis::from)
         }
-    }
+    }?;
+    Ok(finish(a, opts))
 }
 
 /// [`diff`], the report only.

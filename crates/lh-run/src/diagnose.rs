@@ -20,6 +20,8 @@ pub struct DiagnoseConfig {
     pub interval: Duration,
     /// Take V8 snapshots even when the headroom guard says no.
     pub force: bool,
+    /// Drop string contents from the report (`--redact-strings`).
+    pub redact_strings: bool,
 }
 
 /// Runs a diagnosis into `out`.
@@ -57,11 +59,14 @@ pub fn diagnose(
     let exited = target
         .pid
         .filter(|_| target.capturer.transport().check_alive().is_err());
-    let outcome = watch.finish(Finish {
-        exited,
-        oom_kills_before: oom_before,
-        ..Finish::default()
-    })?;
+    let outcome = watch.finish(
+        Finish {
+            exited,
+            oom_kills_before: oom_before,
+            ..Finish::default()
+        },
+        cfg.redact_strings,
+    )?;
     target.capturer.finish()?;
     Ok(outcome)
 }

@@ -127,14 +127,16 @@ impl<'a> Watch<'a> {
         }
     }
 
-    /// Diffs the snapshots and judges the run.
-    pub fn finish(self, end: Finish) -> Result<Outcome, Error> {
+    /// Diffs the snapshots and judges the run; with `redact_strings`, the
+    /// diff drops string contents before any report is made of it.
+    pub fn finish(self, end: Finish, redact_strings: bool) -> Result<Outcome, Error> {
         let report = if self.snapshots.len() >= 2 {
             self.progress.step(1, 1, "diffing the snapshots");
-            Some(lh_analysis::diff_files(
-                &self.snapshots,
-                &lh_analysis::Options::default(),
-            )?)
+            let opts = lh_analysis::Options {
+                redact_strings,
+                ..Default::default()
+            };
+            Some(lh_analysis::diff_files(&self.snapshots, &opts)?)
         } else {
             None
         };

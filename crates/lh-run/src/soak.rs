@@ -36,6 +36,8 @@ pub struct SoakConfig {
     /// Run a native program on this allocator instead of its own, for its
     /// heap profiler (glibc's malloc has none).
     pub preload: Option<Preload>,
+    /// Drop string contents from the report (`--redact-strings`).
+    pub redact_strings: bool,
     /// The program and its arguments.
     pub cmd: Vec<String>,
 }
@@ -167,12 +169,15 @@ pub fn soak(cfg: &SoakConfig, out: &OutputDir, progress: &dyn Progress) -> Resul
     drop(load);
     drop(program);
     let trend = live_trend(&watch.samples, limit);
-    watch.finish(Finish {
-        ended,
-        trend: Some(trend),
-        requests,
-        ..Finish::default()
-    })
+    watch.finish(
+        Finish {
+            ended,
+            trend: Some(trend),
+            requests,
+            ..Finish::default()
+        },
+        cfg.redact_strings,
+    )
 }
 
 /// The bundled leaky app: a Node server whose session cache never evicts.
@@ -184,6 +189,7 @@ pub const DEMO_APP: &str = include_str!("../../leakhound/demo/server.js");
 /// leak naming its `Session` class.
 pub fn demo(
     duration: Duration,
+    redact_strings: bool,
     out: &OutputDir,
     progress: &dyn Progress,
 ) -> Result<Outcome, Error> {
@@ -206,6 +212,7 @@ pub fn demo(
         ready_timeout: Duration::from_secs(30),
         force: false,
         preload: None,
+        redact_strings,
         cmd: vec!["node".into(), app.to_string_lossy().into_owned()],
     };
     soak(&cfg, out, progress).map_err(|e| match e {

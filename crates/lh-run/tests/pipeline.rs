@@ -36,6 +36,7 @@ fn a_soak_of_the_go_leak_names_the_leaking_function() {
         ready_timeout: Duration::from_secs(60),
         force: false,
         preload: None,
+        redact_strings: false,
         // `env` execs the app in the same process: the pid is the Go program's.
         cmd: vec![
             "env".into(),
@@ -66,6 +67,7 @@ fn a_diagnosis_by_pid_runs_the_same_pipeline() {
         count: 2,
         interval: Duration::from_millis(200),
         force: false,
+        redact_strings: false,
     };
     let o = lh_run::diagnose(&cfg, &out, &Quiet).unwrap();
     assert_eq!(o.verdict, VerdictKind::NoLeak, "{o:#?}");

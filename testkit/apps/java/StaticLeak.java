@@ -11,7 +11,9 @@ public class StaticLeak {
 
     static void step(int n) {
         for (int i = 0; i < 4000; i++) {
-            SESSIONS.put("session-" + n + "-" + i, new Session());
+            // Keyed by what a real session map holds of its users; redaction
+            // tests look for the marker.
+            SESSIONS.put("LEAKHOUND-SECRET-hprof session-" + n + "-" + i, new Session());
         }
         LeakApp.churn();
     }

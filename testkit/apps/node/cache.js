@@ -6,6 +6,8 @@ const serve = require('./serve');
 class CachedResponse {
   constructor(id) {
     this.id = id;
+    // What a real cache holds of its users; redaction tests look for it.
+    this.owner = `LEAKHOUND-SECRET-v8 session ${id}`;
     this.headers = { 'content-type': 'application/json' };
     this.body = new Array(256).fill(id);
   }

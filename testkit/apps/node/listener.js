@@ -8,6 +8,8 @@ const serve = require('./serve');
 class RequestContext {
   constructor(id) {
     this.id = id;
+    // What a real request holds of its user; redaction tests look for it.
+    this.owner = `LEAKHOUND-SECRET-v8 request ${id}`;
     this.startedAt = Date.now();
     this.payload = new Array(256).fill(id);
   }

@@ -6,7 +6,7 @@ _cache = {}
 
 def lookup(key):
     if key not in _cache:
-        _cache[key] = ("row %d " % key) * 200
+        _cache[key] = ("row %d LEAKHOUND-SECRET-tracemalloc " % key) * 200
     return _cache[key]
 
 

@@ -41,6 +41,8 @@ pub struct Page {
     pub chart_samples: u64,
     /// The classes of the chart's markers: `snapshot`, `oom`, `restart`, `ended`.
     pub chart_marks: Vec<String>,
+    /// The page's DOM and its flame graph's, serialized as the browser holds them.
+    pub dom: String,
 }
 
 /// Opens the HTML report at `page` in a real headless Chromium and reads
@@ -71,7 +73,8 @@ pub fn browse(page: &Path, name: &str) -> Page {
             }
             const samples = document.querySelector('#memory-chart #samples');
             const marks = [...document.querySelectorAll('#memory-chart g')].map(g => g.getAttribute('class'));
-            return {keys, top, frames, marks, samples: samples ? Number(samples.dataset.count) : 0};
+            const dom = document.documentElement.outerHTML + (doc ? doc.documentElement.outerHTML : '');
+            return {keys, top, frames, marks, dom, samples: samples ? Number(samples.dataset.count) : 0};
         })()"#,
     );
     let dir = testkit::repo_root().join("target/html-shots");
@@ -93,6 +96,7 @@ pub fn browse(page: &Path, name: &str) -> Page {
             .iter()
             .map(|k| k.as_str().unwrap_or_default().to_string())
             .collect(),
+        dom: v["dom"].as_str().unwrap().to_string(),
     }
 }
 
@@ -159,4 +163,78 @@ sys.exit(os.waitstatus_to_exitcode(st))
         o.status.code(),
         String::from_utf8_lossy(&o.stdout).into_owned(),
     )
+}
+
+/// What `leakhound diff` writes of one set of snapshots, as raw bytes: the
+/// JSON, the HTML page and the pprof export (gunzipped), each with every
+/// group (`--top` trims nothing away that could hide a string).
+pub struct Reports {
+    pub json: Vec<u8>,
+    pub html: Vec<u8>,
+    pub pprof: Vec<u8>,
+}
+
+impl Reports {
+    /// `leakhound diff` of `files` into `dir` in each format, with `extra`
+    /// flags; the files are named after `tag`.
+    pub fn of(files: &[&Path], dir: &Path, tag: &str, extra: &[&str]) -> Reports {
+        let write = |format: &str, ext: &str| {
+            let out = dir.join(format!("{tag}.{ext}"));
+            let mut args = vec!["diff", "--top", "100000", "--format", format, "-o", s(&out)];
+            args.extend(extra);
+            args.extend(files.iter().map(|f| s(f)));
+            let run = leakhound(&args);
+            assert!(
+                run.status.success(),
+                "leakhound {args:?}: {}",
+                String::from_utf8_lossy(&run.stderr)
+            );
+            std::fs::read(&out).unwrap()
+        };
+        let json = write("json", "json");
+        let html = write("html", "html");
+        let pprof = lh_pprof::gunzip(&write("pprof", "pb.gz"))
+            .expect("the pprof export is gzipped")
+            .into_owned();
+        Reports { json, html, pprof }
+    }
+
+    /// The outputs that hold `needle`, by name.
+    pub fn holding(&self, needle: &str) -> Vec<&'static str> {
+        [
+            ("json", &self.json),
+            ("html", &self.html),
+            ("pprof", &self.pprof),
+        ]
+        .into_iter()
+        .filter(|(_, bytes)| holds(bytes, needle))
+        .map(|(name, _)| name)
+        .collect()
+    }
+
+    pub fn report(&self) -> Value {
+        serde_json::from_slice(&self.json).expect("a JSON report")
+    }
+}
+
+/// True when `needle` occurs anywhere in `bytes`.
+pub fn holds(bytes: &[u8], needle: &str) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// The diff of `files` with `--redact-strings`: no output holds `secret`,
+/// and the first suspect is still `key`. Returns the redacted reports, and
+/// the reports without the flag, for the caller to say what those show.
+pub fn assert_redacted(files: &[&Path], dir: &Path, secret: &str, key: &str) -> (Reports, Reports) {
+    let plain = Reports::of(files, dir, "plain", &[]);
+    let redacted = Reports::of(files, dir, "redacted", &["--redact-strings"]);
+    assert_eq!(
+        redacted.holding(secret),
+        Vec::<&str>::new(),
+        "redacted outputs holding {secret:?}"
+    );
+    let r = redacted.report();
+    assert_eq!(r["suspects"][0]["key"], key, "{:#}", r["suspects"]);
+    assert_eq!(plain.report()["suspects"][0]["key"], key);
+    (redacted, plain)
 }
