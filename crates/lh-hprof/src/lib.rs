@@ -267,9 +267,10 @@ pub(crate) fn record_starts(path: &Path, first: u64, every: u64) -> Result<Vec<u
             starts.push(at);
         }
     }
-    // A part cut at the very end would be empty.
+    // A part cut at the very end would be empty. The first part is kept even
+    // when it is (a dump of a header only): the passes expect one at least.
     let size = f.get_ref().metadata()?.len();
-    starts.retain(|&s| s < size);
+    starts.retain(|&s| s == first || s < size);
     Ok(starts)
 }
 
