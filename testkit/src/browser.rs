@@ -1,8 +1,12 @@
 //! A real Chromium (Debian's `chromium`), headless, driven over the Chrome
 //! DevTools Protocol: open a page, wait for its load event, read the DOM
 //! with JavaScript, list what the page asked the network for, and take a
-//! screenshot. Each [`Browser`] has a fresh profile directory and is killed
-//! (its directory removed) on drop.
+//! screenshot. Each [`Browser`] has a fresh profile directory and is killed,
+//! with every process it forked, on drop (its directory removed).
+//!
+//! It also serves tests that need a second DevTools client on the page (such
+//! as lh-capture's heap snapshot session): [`Browser::port`] and
+//! [`Browser::page_ws_url`] say where to connect.
 
 use crate::{build_dir, Proc, READY_TIMEOUT};
 use serde_json::{json, Value};
@@ -16,6 +20,9 @@ use tungstenite::{Message, WebSocket};
 pub struct Browser {
     ws: WebSocket<TcpStream>,
     session: String,
+    /// The page's target id, which names its own DevTools WebSocket.
+    target: String,
+    port: u16,
     next_id: u64,
     /// Events seen while waiting for replies, oldest first.
     events: Vec<Value>,
@@ -26,6 +33,12 @@ pub struct Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.ws.close(None);
+        // Chromium forks a zygote and renderers that may outlive the browser
+        // process: end its whole process group (the Proc then reaps the browser).
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(self._proc.pid() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
@@ -67,6 +80,7 @@ impl Browser {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start chromium (apt-get install chromium): {e}"));
@@ -95,6 +109,10 @@ impl Browser {
         let mut b = Browser {
             ws,
             session: String::new(),
+            target: String::new(),
+            port: port
+                .parse()
+                .expect("DevToolsActivePort starts with the port"),
             next_id: 0,
             events: Vec::new(),
             _proc: proc,
@@ -113,10 +131,22 @@ impl Browser {
             .as_str()
             .expect("a session")
             .to_string();
+        b.target = id;
         b.call("Page.enable", json!({}));
         b.call("Network.enable", json!({}));
         b.call("Runtime.enable", json!({}));
         b
+    }
+
+    /// The loopback port of Chromium's DevTools server.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The page's own DevTools WebSocket, for a second client of the same
+    /// page (DevTools' `/json/list` gives the same URL).
+    pub fn page_ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/devtools/page/{}", self.port, self.target)
     }
 
     fn send(&mut self, method: &str, params: Value) -> u64 {

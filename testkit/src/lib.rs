@@ -36,12 +36,14 @@ pub fn build_dir() -> PathBuf {
 
 /// A child process killed (and reaped) on drop.
 pub struct Proc {
+    /// The process; its stdout may have been taken for `lines`.
     pub child: Child,
     /// Lines the process printed on stdout after the readiness line.
     pub lines: mpsc::Receiver<String>,
 }
 
 impl Proc {
+    /// Its host pid, to point leakhound at.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -365,8 +365,7 @@ fn ctrl_c_during_soak_stops_the_program_and_removes_its_cgroup() {
         }
     }
     assert!(err.contains("snapshot 1"), "{err}");
-    // SAFETY: signalling the child we started.
-    assert_eq!(unsafe { libc::kill(lh as i32, libc::SIGINT) }, 0);
+    sigint(lh);
     for line in lines {
         err.push_str(&line.unwrap());
         err.push('\n');
@@ -857,8 +856,7 @@ fn ctrl_c_during_capture_stops_the_program_it_started() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    // SAFETY: signalling the child we started.
-    assert_eq!(unsafe { libc::kill(lh as i32, libc::SIGINT) }, 0);
+    sigint(lh);
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(130), "{err}");
@@ -1087,4 +1085,10 @@ fn an_attached_native_pid_without_profiling_is_told_what_to_set() {
             "the app survives a refused capture"
         );
     }
+}
+
+/// Ctrl-C, as a terminal sends it, to the leakhound we started.
+fn sigint(pid: u32) {
+    let pid = rustix::process::Pid::from_raw(pid as i32).expect("a child's pid is positive");
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT to leakhound");
 }

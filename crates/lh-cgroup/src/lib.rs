@@ -328,7 +328,8 @@ impl MemoryCgroup {
     /// program escapes the limit. It also dies with leakhound (PDEATHSIG), so
     /// even a SIGKILL of leakhound leaves no orphan.
     ///
-    /// The one `unsafe` of the workspace: `pre_exec` is unsafe by signature,
+    /// The one `unsafe` of the crates leakhound ships (testkit's namespace
+    /// launcher is the other, test-only): `pre_exec` is unsafe by signature,
     /// and no safe API runs code between fork and exec.
     #[allow(unsafe_code)]
     pub fn enter_on_exec(&self, cmd: &mut Command) -> Result<(), Error> {

@@ -23,17 +23,26 @@ const BIG_SIZE: u32 = u32::MAX;
 pub enum GraphError {
     /// More nodes than [`MAX_NODES`].
     #[error("too many nodes: more than {limit}")]
-    TooManyNodes { limit: usize },
+    TooManyNodes {
+        /// [`MAX_NODES`], for the message.
+        limit: usize,
+    },
     /// More edges than [`MAX_EDGES`].
     #[error("too many edges: more than {limit}")]
-    TooManyEdges { limit: usize },
+    TooManyEdges {
+        /// [`MAX_EDGES`], for the message.
+        limit: usize,
+    },
     /// An edge was added for a node that did not exist yet.
     #[error(
         "edge {edge} starts at node {from}, but only {node_count} nodes existed when it was added"
     )]
     SourceOutOfRange {
+        /// The edge's index, in the order edges were added.
         edge: usize,
+        /// Its source node.
         from: u32,
+        /// The nodes added before it.
         node_count: usize,
     },
     /// An edge points past the last node.
@@ -41,16 +50,23 @@ pub enum GraphError {
         "edge {edge} from node {from} points to node {to}, but the graph has {node_count} nodes"
     )]
     TargetOutOfRange {
+        /// The edge's index, in the order edges were added.
         edge: usize,
+        /// Its source node.
         from: u32,
+        /// The node it names, which does not exist.
         to: u32,
+        /// The nodes of the finished graph.
         node_count: usize,
     },
     /// Edges must arrive grouped by source node, in nondecreasing order.
     #[error("edge {edge} starts at node {from} after edges of node {previous}: edges must be added in nondecreasing source order")]
     OutOfOrder {
+        /// The edge's index, in the order edges were added.
         edge: usize,
+        /// Its source node.
         from: u32,
+        /// The source of the edge before it, greater than `from`.
         previous: u32,
     },
 }

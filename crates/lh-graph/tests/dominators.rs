@@ -1,3 +1,7 @@
+//! Dominators and retained sizes: hand-made shapes (diamonds, loops, irreducible
+//! graphs, weak edges, a million-deep chain) and a proptest against the naive
+//! definitions of `common`.
+
 mod common;
 
 use common::{arb_graph, graph, naive_idoms, naive_retained};

@@ -1,3 +1,6 @@
+//! The retainer tree: cheapest paths by edge cost, weak edges skipped, ties
+//! broken by edge index, no parent loops; checked against Bellman–Ford.
+
 mod common;
 
 use common::{arb_graph, graph};

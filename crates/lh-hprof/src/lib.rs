@@ -28,6 +28,7 @@ use walk::{ClassDump, Visitor};
 /// Why a dump could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The file could not be read; classified as the I/O error is.
     #[error("{0}")]
     Io(#[from] std::io::Error),
     /// Not a heap dump at all.
@@ -36,8 +37,11 @@ pub enum Error {
     /// A heap dump that breaks the format at `offset`.
     #[error("byte {offset}, {record}: {message}")]
     Format {
+        /// Where in the (decompressed) dump the broken record starts.
         offset: u64,
+        /// The record's name as the specification spells it (`HEAP_DUMP_SEGMENT`, `INSTANCE_DUMP`).
         record: String,
+        /// What is wrong with it.
         message: String,
     },
     /// The references do not form a graph (a bug, or a dump edited mid-read).
@@ -64,24 +68,41 @@ impl lh_model::Classify for Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum RootKind {
+    /// `ROOT UNKNOWN` (0xFF).
     Unknown,
+    /// `ROOT JNI GLOBAL` (0x01): a global reference held by native code.
     JniGlobal,
+    /// `ROOT JNI LOCAL` (0x02): a local reference of a native frame.
     JniLocal,
+    /// `ROOT JAVA FRAME` (0x03): a local variable of a live Java frame.
     JavaFrame,
+    /// `ROOT NATIVE STACK` (0x04).
     NativeStack,
+    /// `ROOT STICKY CLASS` (0x05): a class the VM never unloads.
     SystemClass,
+    /// `ROOT THREAD BLOCK` (0x06).
     ThreadBlock,
+    /// `ROOT MONITOR USED` (0x07): an object whose monitor is held.
     MonitorUsed,
+    /// `ROOT THREAD OBJECT` (0x08): a live thread's `java.lang.Thread`.
     Thread,
+    /// Android's `ROOT INTERNED STRING` (0x89).
     InternedString,
+    /// Android's `ROOT FINALIZING` (0x8A).
     Finalizing,
+    /// Android's `ROOT DEBUGGER` (0x8B).
     Debugger,
+    /// Android's `ROOT REFERENCE CLEANUP` (0x8C).
     ReferenceCleanup,
+    /// Android's `ROOT VM INTERNAL` (0x8D).
     VmInternal,
+    /// Android's `ROOT JNI MONITOR` (0x8E).
     JniMonitor,
 }
 
 impl RootKind {
+    /// Every kind in declaration order: a kind's index here is its
+    /// discriminant, which graph edge labels store in place of a name.
     pub const ALL: [RootKind; 15] = [
         RootKind::Unknown,
         RootKind::JniGlobal,
@@ -267,9 +288,10 @@ pub(crate) fn record_starts(path: &Path, first: u64, every: u64) -> Result<Vec<u
             starts.push(at);
         }
     }
-    // A part cut at the very end would be empty.
+    // A part cut at the very end would be empty. The first part is kept even
+    // when it is (a dump of a header only): the passes expect one at least.
     let size = f.get_ref().metadata()?.len();
-    starts.retain(|&s| s < size);
+    starts.retain(|&s| s == first || s < size);
     Ok(starts)
 }
 
@@ -293,6 +315,7 @@ impl<R: Read> Read for Counting<R> {
 pub struct ClassStat {
     /// Java source form: `java.util.HashMap$Node`, `byte[]`, `java.lang.Object[]`.
     pub name: String,
+    /// Instances (or arrays) of the class.
     pub count: u64,
     /// Sum of shallow sizes, see [`shallow sizes`](crate#shallow-sizes).
     pub shallow: u64,
@@ -301,6 +324,7 @@ pub struct ClassStat {
 /// The class histogram of one dump.
 #[derive(Debug, Clone)]
 pub struct Histogram {
+    /// The dump's version and identifier size.
     pub header: Header,
     /// One row per class name (classes of one name from several loaders are summed).
     pub classes: Vec<ClassStat>,

@@ -9,7 +9,9 @@ use std::io::Read;
 /// The dump's header: version (1, 2 or 3 of `JAVA PROFILE 1.0.x`) and identifier size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
+    /// The `x` of `1.0.x`.
     pub version: u8,
+    /// Bytes of every object and string id in the dump: 4 or 8.
     pub id_size: u8,
 }
 

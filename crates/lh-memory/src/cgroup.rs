@@ -30,17 +30,29 @@ pub struct CgroupFiles {
 /// The cgroup's figures, in bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CgroupMemory {
+    /// Read from a v2 cgroup; the field names below are v2's either way.
     pub v2: bool,
+    /// What the cgroup is charged: `memory.current` (v2) or `memory.usage_in_bytes` (v1).
     pub usage: u64,
+    /// The limit; `None` for none (v2 `max`, v1's huge sentinel).
     pub limit: Option<u64>,
+    /// Anonymous memory, the heaps and stacks of the processes: `anon` (v2),
+    /// `total_rss` (v1).
     pub anon: u64,
+    /// Page cache recently used; counted in the working set.
     pub active_file: u64,
+    /// Page cache the kernel would reclaim first; not in the working set.
     pub inactive_file: u64,
+    /// Shared memory and tmpfs files: file pages that cannot be dropped, only swapped.
     pub shmem: u64,
+    /// Kernel memory charged to the cgroup (stacks, page tables, slab,
+    /// sockets); see `kernel_source` for what it was summed from.
     pub kernel: u64,
     /// Which lines `kernel` was taken from, for the source column.
     pub kernel_source: &'static str,
+    /// Swapped out: `memory.swap.current` (v2), `total_swap` (v1); 0 where not known.
     pub swap: u64,
+    /// The `oom_kill` count of `memory.events` (v2) or `memory.oom_control` (v1).
     pub oom_kills: u64,
 }
 
@@ -48,7 +60,9 @@ pub struct CgroupMemory {
 #[derive(Debug, thiserror::Error)]
 #[error("{file}: cannot parse {text:?}")]
 pub struct ParseError {
+    /// The cgroup file, by name.
     pub file: &'static str,
+    /// Its first 80 characters, trimmed.
     pub text: String,
 }
 

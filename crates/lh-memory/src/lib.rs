@@ -28,10 +28,13 @@ use std::time::{Duration, Instant};
 
 pub use summary::summarize;
 
+/// Why a breakdown could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The target's files or its runtime could not be reached.
     #[error(transparent)]
     Transport(#[from] lh_capture::Error),
+    /// A cgroup file held something else than its format.
     #[error(transparent)]
     Parse(#[from] ParseError),
     /// A TARGET this command cannot read (a URL, an empty cgroup).

@@ -26,13 +26,20 @@ pub struct Binary {
 }
 
 impl Binary {
+    /// Reads the whole file rather than mapping it: mapped pages count toward
+    /// leakhound's RSS as read ones do, and a map is only sound (hence
+    /// `unsafe`) if no one truncates or rewrites the file while it is mapped,
+    /// which a deploy or a package upgrade may do to a running binary. The
+    /// DWARF sections are copied out of it either way.
     pub fn open(path: &Path) -> Result<Binary, String> {
-        let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-        // SAFETY: the map is read-only and private; a binary changed under a
-        // running process at worst yields wrong names, never undefined reads here
-        // beyond what the kernel maps.
-        let data = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| e.to_string())?;
-        let obj = object::File::parse(&*data).map_err(|e| format!("not an ELF file ({e})"))?;
+        let data = std::fs::read(path).map_err(|e| e.to_string())?;
+        Binary::parse(path, &data)
+    }
+
+    /// [`Binary::open`] over bytes already read; `path` is where they came
+    /// from, to find a separate debug file next to it.
+    fn parse(path: &Path, data: &[u8]) -> Result<Binary, String> {
+        let obj = object::File::parse(data).map_err(|e| format!("not an ELF file ({e})"))?;
         let segments = obj
             .segments()
             .map(|s| {
@@ -71,11 +78,14 @@ impl Binary {
     }
 
     /// The binary's own address for a file offset, from the segment that loads it.
+    /// `None` when no segment loads it, or when the segment's header is
+    /// broken (its addresses run past the end of the address space): such an
+    /// address stays unsymbolized, as one in no segment does.
     pub fn svma(&self, file_offset: u64) -> Option<u64> {
         self.segments
             .iter()
             .find(|(off, size, _)| *off <= file_offset && file_offset - off < *size)
-            .map(|(off, _, vaddr)| file_offset - off + vaddr)
+            .and_then(|(off, _, vaddr)| (file_offset - off).checked_add(*vaddr))
     }
 
     /// The frames at `svma`: DWARF's, inlined calls first; else the symbol.
@@ -160,4 +170,59 @@ fn debug_file(path: &Path, obj: &object::File<'_>) -> Option<PathBuf> {
         .skip(1)
         .map(|root| root.join(&rel))
         .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 64-bit little-endian ELF header with one program header, a `PT_LOAD`
+    /// at file offset 0 of `filesz` bytes, loaded at `vaddr`; no sections.
+    fn elf_with_load(vaddr: u64, filesz: u64) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(b"\x7fELF\x02\x01\x01\0");
+        b.extend_from_slice(&[0; 8]);
+        b.extend_from_slice(&2u16.to_le_bytes()); // e_type: ET_EXEC
+        b.extend_from_slice(&62u16.to_le_bytes()); // e_machine: x86-64
+        b.extend_from_slice(&1u32.to_le_bytes()); // e_version
+        b.extend_from_slice(&0u64.to_le_bytes()); // e_entry
+        b.extend_from_slice(&64u64.to_le_bytes()); // e_phoff
+        b.extend_from_slice(&0u64.to_le_bytes()); // e_shoff
+        b.extend_from_slice(&0u32.to_le_bytes()); // e_flags
+        for h in [64u16, 56, 1, 64, 0, 0] {
+            // e_ehsize, e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx
+            b.extend_from_slice(&h.to_le_bytes());
+        }
+        b.extend_from_slice(&1u32.to_le_bytes()); // p_type: PT_LOAD
+        b.extend_from_slice(&5u32.to_le_bytes()); // p_flags: R+X
+        for v in [0, vaddr, vaddr, filesz, filesz, 0x1000] {
+            // p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn maps_a_file_offset_through_its_load_segment() {
+        let bin = Binary::parse(
+            Path::new("/nonexistent/a.out"),
+            &elf_with_load(0x40_0000, 0x100),
+        )
+        .unwrap();
+        assert_eq!(bin.svma(0x10), Some(0x40_0010));
+        assert_eq!(bin.svma(0x100), None);
+    }
+
+    /// A segment loaded near the top of the address space: the offset plus the
+    /// segment's address overflowed (a panic in debug builds, found by fuzzing).
+    #[test]
+    fn a_segment_past_the_address_space_leaves_the_address_unsymbolized() {
+        let bin = Binary::parse(
+            Path::new("/nonexistent/a.out"),
+            &elf_with_load(u64::MAX - 0x10, 0x100),
+        )
+        .unwrap();
+        assert_eq!(bin.svma(0x8), Some(u64::MAX - 0x8));
+        assert_eq!(bin.svma(0x80), None);
+    }
 }

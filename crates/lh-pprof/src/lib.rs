@@ -26,22 +26,37 @@ pub use proto::Profile;
 /// What can go wrong reading a profile. The caller adds the file name.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The file could not be read; classified as the I/O error is.
     #[error("cannot read: {0}")]
     Io(#[from] std::io::Error),
+    /// A file of no bytes, said so plainly rather than as a decoding error.
     #[error("the file is empty")]
     Empty,
+    /// The file starts as gzip but does not decompress: the file's fault,
+    /// not the disk's, hence apart from `Io`.
     #[error("the gzip stream is truncated or corrupt ({0})")]
     Gzip(std::io::Error),
+    /// Neither valid protobuf nor a legacy text format.
     #[error("not a pprof profile: protobuf decoding failed ({0})")]
     Decode(#[from] prost::DecodeError),
+    /// Valid protobuf that breaks the rules readers rely on: a string table
+    /// not starting with `""`, no sample type, an index or id naming nothing.
     #[error("not a pprof profile: {0}")]
     Invalid(String),
+    /// A legacy text profile (heap, growth, contention, ...) that breaks its format.
     #[error("a legacy pprof profile that cannot be read: {0}")]
     Legacy(String),
+    /// Nothing to rank: the profile holds no sample.
     #[error("the profile has no samples")]
     NoSamples,
+    /// `--sample-index` named a type (or position) the profile does not have.
     #[error("the profile has no sample type {wanted:?}; it has {have}")]
-    UnknownSampleType { wanted: String, have: String },
+    UnknownSampleType {
+        /// The name or position asked for.
+        wanted: String,
+        /// The profile's types, listed for the message.
+        have: String,
+    },
 }
 
 impl lh_model::Classify for Error {
@@ -353,9 +368,13 @@ impl Profile {
 /// How samples are grouped, as pprof's `-functions`, `-lines` and `-files`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Granularity {
+    /// By function name, all lines and inlined copies of it together: the
+    /// default, as in pprof.
     #[default]
     Function,
+    /// By function and line.
     Line,
+    /// By source file.
     File,
 }
 

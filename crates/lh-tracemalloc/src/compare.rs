@@ -21,8 +21,11 @@ pub type Frame<'a> = (&'a str, i64);
 /// The `key_type` argument of `compare_to`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyType {
+    /// `'lineno'`: by the most recent frame, file and line.
     Lineno,
+    /// `'filename'`: by the most recent frame's file.
     Filename,
+    /// `'traceback'`: by the whole traceback.
     Traceback,
 }
 
@@ -43,7 +46,9 @@ impl FromStr for KeyType {
 /// Size and count of one group.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stat {
+    /// Bytes.
     pub size: i64,
+    /// Memory blocks (traces).
     pub count: i64,
 }
 
@@ -59,10 +64,16 @@ impl Stat {
 /// `Traceback` order: oldest frame first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatisticDiff<'a> {
+    /// The group's key as frames: one frame for `lineno`, one with line 0
+    /// for `filename`, all of them for `traceback`.
     pub traceback: Vec<Frame<'a>>,
+    /// Bytes in the newer snapshot.
     pub size: i64,
+    /// Bytes in the newer snapshot minus bytes in the older.
     pub size_diff: i64,
+    /// Blocks in the newer snapshot.
     pub count: i64,
+    /// Blocks in the newer snapshot minus blocks in the older.
     pub count_diff: i64,
 }
 
@@ -149,7 +160,9 @@ impl<'a> Key<'a> {
 /// each snapshot, in the order the snapshots were given.
 #[derive(Debug, Clone)]
 pub struct Group<'a> {
+    /// What the group is keyed by, borrowed from the snapshot it was first seen in.
     pub key: Key<'a>,
+    /// Its size and count in each snapshot; zero where it is absent.
     pub stats: Vec<Stat>,
     /// Of that, what was cyclic garbage, in each snapshot; zero where a
     /// snapshot does not say ([`Snapshot::has_cycles`]).

@@ -32,27 +32,46 @@ pub const QUERY_JSON: &str = "format=json";
 /// and answers `{"snapshot": "/tmp/…"}`. A capture client then copies that file.
 pub const ENDPOINT_SNAPSHOT_TO_FILE: &str = "/debug/memory/snapshot-file";
 
+/// Why a snapshot could not be read. Pickle errors carry the byte offset in
+/// the (decompressed) pickle where reading stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The file could not be read; classified as the I/O error is.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// A file of no bytes (or only whitespace): said so plainly, not as a
+    /// parse error.
     #[error("the file is empty")]
     Empty,
+    /// The file starts as gzip, but does not decompress: the file's fault,
+    /// not the disk's, hence apart from `Io`.
     #[error("the gzip stream is truncated or corrupt ({0})")]
     Gzip(std::io::Error),
     /// A global other than the tracemalloc classes: loading it would import
     /// and possibly call it.
     #[error("refusing to load: pickle calls {0}")]
     Refused(String),
+    /// A pickle protocol other than 2 to 5.
     #[error("unsupported pickle protocol: tracemalloc snapshots are read in protocols 2 to 5 (protocols 0 and 1 are text pickles from Python 2)")]
     Protocol,
+    /// The pickle ends in the middle of an opcode's argument.
     #[error("the pickle is truncated (ends at byte {offset})")]
-    Truncated { offset: u64 },
+    Truncated {
+        /// Its length: where the rest of the argument was expected.
+        offset: u64,
+    },
+    /// A pickle that breaks the format at `offset`.
     #[error("corrupt pickle at byte {offset}: {message}")]
-    Corrupt { offset: u64, message: String },
+    Corrupt {
+        /// The byte where the fault was seen.
+        offset: u64,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A well-formed pickle or JSON document of something else.
     #[error("not a tracemalloc snapshot: {0}")]
     NotSnapshot(String),
+    /// The helper's JSON format (docs/tracemalloc-json.md), broken.
     #[error("invalid tracemalloc JSON: {0}")]
     Json(String),
 }
@@ -100,6 +119,8 @@ impl Snapshot {
         self.traces
     }
 
+    /// No traces: tracemalloc was started but nothing was allocated, or the
+    /// snapshot was filtered down to nothing.
     pub fn is_empty(&self) -> bool {
         self.traces == 0
     }

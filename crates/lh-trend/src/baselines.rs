@@ -104,11 +104,15 @@ pub enum Baseline {
     Slope,
 }
 
+/// The window every baseline looks back over, in seconds: what the alert
+/// rules they stand for use.
 pub const SIX_HOURS: f64 = 6.0 * 3600.0;
 
 impl Baseline {
+    /// Every baseline, in the order the evaluation's tables list them.
     pub const ALL: [Baseline; 3] = [Baseline::PredictLinear, Baseline::Increase, Baseline::Slope];
 
+    /// The column name of the evaluation's tables: the rule, in short.
     pub fn name(self) -> &'static str {
         match self {
             Baseline::PredictLinear => "predict_linear(6h,4h)>limit",

@@ -29,6 +29,7 @@ pub const NEGATIVES: [&str; 14] = [
     "morning-ramp",
     "morning-ramp-blind",
 ];
+/// The leaking patterns; see [`NEGATIVES`].
 pub const POSITIVES: [&str; 14] = [
     "linear",
     "staircase",
@@ -113,9 +114,13 @@ fn mechanics(pattern: &str) -> (&str, (f64, f64)) {
 /// and `healthy_days` are this corpus's fields under other names, or extras.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Label {
+    /// The series' id, which its [`Series`] carries too.
     pub id: String,
+    /// One of [`NEGATIVES`] or [`POSITIVES`] (another set's shape name, for
+    /// a held-out corpus).
     #[serde(alias = "shape")]
     pub pattern: String,
+    /// The truth the verdicts are scored against.
     pub leak: bool,
     /// When the leak starts (unix seconds); `None` for healthy series.
     pub onset: Option<f64>,

@@ -75,11 +75,13 @@ pub struct Analysis {
     pub points: Vec<(f64, f64)>,
     /// Lower and upper envelope of the judged incarnation.
     pub lower: Vec<(f64, f64)>,
+    /// See `lower`.
     pub upper: Vec<(f64, f64)>,
     /// The fitted trend of the judged regime: two ends of a line.
     pub trend: Option<[(f64, f64); 2]>,
     /// Where the judged incarnation and regime begin (unix seconds).
     pub incarnation_start: Option<f64>,
+    /// See `incarnation_start`.
     pub regime_start: Option<f64>,
 }
 

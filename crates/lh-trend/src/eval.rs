@@ -31,11 +31,14 @@ use std::fmt::Write;
 /// The methods compared, leakhound first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
+    /// The detector of this crate.
     Leakhound,
+    /// One of the alert rules it is measured against.
     Baseline(Baseline),
 }
 
 impl Method {
+    /// Every method, in the order the tables list them.
     pub const ALL: [Method; 4] = [
         Method::Leakhound,
         Method::Baseline(Baseline::PredictLinear),
@@ -43,6 +46,7 @@ impl Method {
         Method::Baseline(Baseline::Slope),
     ];
 
+    /// The column name of the tables.
     pub fn name(self) -> &'static str {
         match self {
             Method::Leakhound => "leakhound",
@@ -156,21 +160,31 @@ pub fn run_all(corpus: &[(Series, Label)], step: f64, opts: &Options) -> Vec<[Ou
 /// Scores of one method over a set of series.
 #[derive(Debug, Clone, Default)]
 pub struct Score {
+    /// Leaking series alarmed at or after onset.
     pub tp: usize,
+    /// Leaking series never alarmed after onset.
     pub fn_: usize,
     /// Healthy series with at least one alarm.
     pub fp: usize,
+    /// Alarm episodes on healthy history, all series together.
     pub false_alarms: usize,
+    /// Healthy history in all, days: what `false_alarms` is a rate over.
     pub healthy_days: f64,
+    /// Per leak found, hours from onset to the first alarm.
     pub delays_h: Vec<f64>,
+    /// Per leak found with a predicted time to limit, its error relative to
+    /// the true time to the OOM kill.
     pub ttl_errors: Vec<f64>,
     /// The whole-series verdicts: leaks alarmed, leaks not, healthy alarmed.
     pub final_tp: usize,
+    /// See `final_tp`.
     pub final_fn: usize,
+    /// See `final_tp`.
     pub final_fp: usize,
 }
 
 impl Score {
+    /// Counts one series' outcome against its label.
     pub fn add(&mut self, o: &Outcome, l: &Label) {
         self.false_alarms += o.false_alarms;
         self.healthy_days += o.healthy_days;
@@ -203,12 +217,15 @@ impl Score {
         }
     }
 
+    /// Alarmed leaks over alarmed series (healthy ones with a false alarm counted once).
     pub fn precision(&self) -> f64 {
         ratio(self.tp, self.tp + self.fp)
     }
+    /// Leaks alarmed after onset over leaks.
     pub fn recall(&self) -> f64 {
         ratio(self.tp, self.tp + self.fn_)
     }
+    /// The harmonic mean of precision and recall.
     pub fn f1(&self) -> f64 {
         f1(self.precision(), self.recall())
     }
@@ -219,6 +236,8 @@ impl Score {
             ratio(self.final_tp, self.final_tp + self.final_fn),
         )
     }
+    /// False alarms per 1,000 days of healthy history: comparable across
+    /// corpora of different lengths, unlike `fp`.
     pub fn fa_per_kday(&self) -> f64 {
         if self.healthy_days > 0.0 {
             self.false_alarms as f64 / self.healthy_days * 1000.0
@@ -333,9 +352,13 @@ pub fn by_history(
 /// One bin of the reliability table: confidences in `[lo, hi)`.
 #[derive(Debug, Clone)]
 pub struct Reliability {
+    /// The bin's lowest confidence.
     pub lo: f64,
+    /// Its bound above, excluded.
     pub hi: f64,
+    /// Verdicts in the bin.
     pub n: usize,
+    /// Their mean confidence, to set beside `precision`: equal when calibrated.
     pub mean_confidence: f64,
     /// The share of right verdicts.
     pub precision: f64,

@@ -8,8 +8,14 @@ use std::sync::Mutex;
 /// A line that is not a series. Carries the line number, so a user can find it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A line that is not JSON, or not a series.
     #[error("line {line}: {message}")]
-    Line { line: usize, message: String },
+    Line {
+        /// Its number, from 1.
+        line: usize,
+        /// What is wrong with it.
+        message: String,
+    },
     /// Transparent: the caller names the file, and the cause printed once.
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -26,7 +26,12 @@ use lh_model::human_bytes;
 #[derive(Debug, Clone, PartialEq)]
 pub enum LoadCheck {
     /// Load explains the growth: the verdict is `no-leak`.
-    Explained { confidence: f64, reason: String },
+    Explained {
+        /// How sure the `no-leak` verdict is.
+        confidence: f64,
+        /// What the load did, for the user.
+        reason: String,
+    },
     /// The verdict stands; the reason says why (growth beyond load, load
     /// unrelated, or load unusable over the judged span).
     Stands(String),

@@ -8,10 +8,12 @@
 pub struct Rng(u64);
 
 impl Rng {
+    /// The generator for `seed`: equal seeds give equal sequences.
     pub fn new(seed: u64) -> Self {
         Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
     }
 
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -364,9 +366,11 @@ pub fn fit_saturating(x: &[f64], y: &[f64]) -> Option<(f64, f64, f64, f64)> {
 /// A least-squares fit with what a t-test of each coefficient needs.
 #[derive(Debug, Clone)]
 pub struct Regression {
+    /// The coefficients, in the order of the design matrix's columns.
     pub beta: Vec<f64>,
     /// Standard errors of `beta` under independent, equal-variance errors.
     pub se: Vec<f64>,
+    /// The residual sum of squares.
     pub rss: f64,
     /// Share of the variance of `y` the fit explains.
     pub r2: f64,

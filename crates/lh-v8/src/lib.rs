@@ -30,17 +30,41 @@ use std::path::Path;
 /// byte offset where reading stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The file could not be read, or its gzip stream is corrupt.
     #[error("read failed at byte {offset}: {source}")]
-    Io { offset: u64, source: std::io::Error },
+    Io {
+        /// Bytes of the (decompressed) snapshot read before the failure.
+        offset: u64,
+        /// The failed read.
+        source: std::io::Error,
+    },
     /// Not JSON, truncated JSON, or JSON of the wrong shape.
     #[error("at byte {offset}: {message}")]
-    Syntax { offset: u64, message: String },
+    Syntax {
+        /// Where in the (decompressed) snapshot the scanner stopped.
+        offset: u64,
+        /// What it expected there.
+        message: String,
+    },
     /// `snapshot.meta` is missing or does not describe nodes and edges.
     #[error("at byte {offset}: bad snapshot.meta: {message}")]
-    Meta { offset: u64, message: String },
+    Meta {
+        /// Where in the (decompressed) snapshot the meta was found wanting.
+        offset: u64,
+        /// What it lacks.
+        message: String,
+    },
     /// A node or edge refers to something that does not exist.
     #[error("at byte {offset}: {message}")]
-    Reference { offset: u64, message: String },
+    Reference {
+        /// Where in the (decompressed) snapshot the reference was read.
+        offset: u64,
+        /// The reference and what it points past.
+        message: String,
+    },
+    /// The nodes and edges do not form a graph `lh-graph` can hold (too
+    /// many of them, or edges out of order); carries no offset, as the
+    /// graph is checked once it is built.
     #[error("{0}")]
     Graph(#[from] GraphError),
 }
@@ -61,21 +85,37 @@ impl lh_model::Classify for Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum NodeKind {
+    /// `hidden`: engine internals DevTools shows as `(system)`.
     Hidden,
+    /// `array`: the engine's internal arrays (a JS array is an `Object`).
     Array,
+    /// `string`: a flat string, named by its content.
     String,
+    /// `object`: a JS object, named by its constructor.
     Object,
+    /// `code`: compiled code and bytecode.
     Code,
+    /// `closure`: a function, named by the function.
     Closure,
+    /// `regexp`.
     Regexp,
+    /// `number`: a heap number.
     Number,
+    /// `native`: an object outside V8's heap, such as a Blink DOM node.
     Native,
+    /// `synthetic`: a node the snapshot adds, such as the root and its groups.
     Synthetic,
+    /// `concatenated string`: a rope of two strings.
     ConsString,
+    /// `sliced string`: a view into another string.
     SlicedString,
+    /// `symbol`.
     Symbol,
+    /// `bigint`.
     Bigint,
+    /// `object shape`: a hidden class (a V8 map).
     ObjectShape,
+    /// A type this reader does not know, or a number beyond the meta's list.
     Other,
 }
 
@@ -157,6 +197,7 @@ impl EdgeKind {
 /// and sizes; skipping their edges saves most of the time and memory.
 #[derive(Debug, Clone, Copy)]
 pub struct ReadOptions {
+    /// Read the edges too; without them the graph has nodes and self sizes only.
     pub edges: bool,
 }
 
@@ -267,12 +308,16 @@ impl Strings {
 pub const ROOT: u32 = 0;
 
 impl Snapshot {
+    /// Nodes, self sizes and (if read, see [`ReadOptions`]) edges, for
+    /// dominators and retainer paths; labels are indices that [`Snapshot::edge_name`] spells.
     pub fn graph(&self) -> &Graph {
         &self.graph
     }
+    /// Nodes, the synthetic root ([`ROOT`]) included.
     pub fn node_count(&self) -> usize {
         self.node_type.len()
     }
+    /// The node's type, as the meta names it.
     pub fn kind(&self, n: u32) -> NodeKind {
         self.types.kind[self.node_type[n as usize] as usize]
     }
@@ -295,6 +340,7 @@ impl Snapshot {
     pub fn id(&self, n: u32) -> u64 {
         self.id.get(n as usize)
     }
+    /// The bytes of the node itself, not of what it retains.
     pub fn self_size(&self, n: u32) -> u64 {
         self.graph.self_size(n)
     }
@@ -348,6 +394,8 @@ impl Snapshot {
         }
     }
 
+    /// The edge's type, as the meta names it; decides how its label reads
+    /// and whether it keeps its target alive.
     pub fn edge_kind(&self, e: usize) -> EdgeKind {
         self.edge_types.kind[self.edge_type[e] as usize]
     }

@@ -31,7 +31,9 @@ use super::{channels, patch, table, workloads};
 /// One request the server answered: what tests count.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestRecord {
+    /// `GET`, `PATCH`, ...
     pub method: String,
+    /// The path without the query.
     pub path: String,
     /// The raw query string (`limit=500&continue=...`), empty when none.
     pub query: String,
@@ -39,9 +41,13 @@ pub struct RequestRecord {
 
 /// What every handler shares.
 pub struct App {
+    /// The objects and their watches.
     pub store: Arc<Store>,
+    /// Runs the pods the store holds, and answers exec, attach and logs.
     pub kubelet: Arc<Kubelet>,
+    /// Every request answered, in order, for tests that count calls.
     pub requests: Mutex<Vec<RequestRecord>>,
+    /// Where the server listens, for URLs it writes into objects.
     pub addr: std::net::SocketAddr,
 }
 
@@ -49,15 +55,18 @@ pub struct App {
 pub struct Query(pub Vec<(String, String)>);
 
 impl Query {
+    /// Splits a raw query string and percent-decodes it.
     pub fn parse(q: &str) -> Self {
         Query(form_urlencoded::parse(q.as_bytes()).into_owned().collect())
     }
+    /// The first value of `k`.
     pub fn get(&self, k: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(key, _)| key == k)
             .map(|(_, v)| v.as_str())
     }
+    /// Every value of `k`, in order (exec's `command` is one word each).
     pub fn all(&self, k: &str) -> Vec<String> {
         self.0
             .iter()
@@ -65,11 +74,13 @@ impl Query {
             .map(|(_, v)| v.clone())
             .collect()
     }
+    /// A boolean parameter as kubectl sends it (`true` or `1`); absent is false.
     pub fn flag(&self, k: &str) -> bool {
         matches!(self.get(k), Some("true" | "1"))
     }
 }
 
+/// `v` as an `application/json` response with HTTP status `code`.
 pub fn json_response(code: u16, v: &Value) -> Response {
     (
         StatusCode::from_u16(code).unwrap_or(StatusCode::OK),

@@ -60,14 +60,19 @@ struct Tree {
 pub struct Running {
     /// Host pid of the container's PID 1.
     pub pid: u32,
+    /// The container's memory cgroup, which exec'd processes join too.
     pub cgroup: PathBuf,
+    /// The container's environment, which exec'd processes get too.
     pub env: Vec<(String, String)>,
 }
 
 /// One pod on this node.
 pub struct PodRt {
+    /// The pod's namespace.
     pub ns: String,
+    /// The pod's name.
     pub name: String,
+    /// `metadata.uid`, which names its cgroup as a kubelet's would.
     pub uid: String,
     ip: String,
     cgroup: Mutex<Option<MemoryCgroup>>,
@@ -84,8 +89,12 @@ pub struct PodRt {
     restart_policy: String,
 }
 
+/// The one node of the test cluster: starts each pod's containers as real
+/// local processes in their own namespaces and cgroups, restarts them by
+/// the pod's policy, and writes their statuses back to the store.
 pub struct Kubelet {
     store: Arc<Store>,
+    /// The node's name, as pods' `spec.nodeName` gives it.
     pub node: String,
     dir: PathBuf,
     back_off: Duration,
@@ -157,6 +166,10 @@ fn qos_class(pod: &Pod) -> &'static str {
 }
 
 impl Kubelet {
+    /// Creates the cluster's cgroup tree (`kubepods`, with its QoS
+    /// children) under our own cgroup. `dir` holds the pods' files (logs,
+    /// root filesystems); `back_off` is the first delay of CrashLoopBackOff
+    /// (the first restart is at once, later ones double it, up to 30 times it).
     pub fn new(
         store: Arc<Store>,
         dir: PathBuf,
@@ -190,6 +203,8 @@ impl Kubelet {
         &self.root_path
     }
 
+    /// Host pids of every program it started (containers and exec'd
+    /// commands), so that a test can check none outlives the cluster.
     pub fn started_pids(&self) -> Vec<u32> {
         self.started.lock().unwrap().clone()
     }
@@ -198,6 +213,7 @@ impl Kubelet {
         self.started.lock().unwrap().push(pid);
     }
 
+    /// The running pod `ns/name`, if this node runs it.
     pub fn pod(&self, ns: &str, name: &str) -> Option<Arc<PodRt>> {
         self.pods
             .lock()
@@ -1015,6 +1031,8 @@ impl Kubelet {
         Ok((setup, run.env))
     }
 
+    /// Counts an exec'd command among [`Kubelet::started_pids`], by the
+    /// program its shim runs.
     pub fn note_exec(&self, shim: &tokio::process::Child) {
         if let Some(pid) = shim.id().and_then(launch::program_pid) {
             self.note_started(pid);

@@ -66,6 +66,11 @@ impl Default for Setup {
 /// Returns the shim; the program has been exec'd when this returns, since
 /// std's spawn waits until every copy of its exec-error pipe is closed (the
 /// shim closes its copy at once, the program at exec).
+///
+/// `unsafe` because `pre_exec` is, by signature: no safe API runs code between
+/// fork and exec, and nix's `fork` (for the shim) is unsafe too. `setns`,
+/// `unshare`, `mount` and `pivot_root` are nix's safe wrappers.
+#[allow(unsafe_code)]
 pub fn spawn(mut cmd: tokio::process::Command, setup: Setup) -> io::Result<tokio::process::Child> {
     let Setup {
         join,
@@ -181,6 +186,11 @@ fn die_with_parent() -> io::Result<()> {
 
 /// The shim: closes every inherited fd (so pipes see EOF when the program
 /// closes them), waits for the program and ends as it ended.
+///
+/// `unsafe` for `close_range` and `_exit`, which neither nix nor rustix wrap
+/// safely (`std::process::exit` runs atexit handlers, unsound after a fork),
+/// and `setrlimit` beside them.
+#[allow(unsafe_code)]
 fn shim_wait(child: Pid) -> ! {
     // SAFETY (caller's): close_range, waitpid, kill and _exit are
     // async-signal-safe; nothing here allocates.
@@ -207,6 +217,10 @@ fn shim_wait(child: Pid) -> ! {
 }
 
 /// `ip link set lo up` in the current network namespace, with two ioctls.
+///
+/// `unsafe` for `SIOCGIFFLAGS`/`SIOCSIFFLAGS`, which neither nix nor rustix
+/// wrap safely.
+#[allow(unsafe_code)]
 fn set_loopback_up() -> io::Result<()> {
     // SAFETY (caller's): socket, ioctl and close on a zeroed ifreq that lives
     // on this stack frame.

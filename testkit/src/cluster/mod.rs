@@ -51,14 +51,21 @@ use store::{Store, DEPLOYMENTS, PODS};
 /// A failure to start the cluster or to apply a manifest.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The cluster's cgroup tree could not be made (no writable cgroup).
     #[error("cgroup: {0}")]
     Cgroup(#[from] lh_cgroup::Error),
+    /// A file or socket of the cluster failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A manifest that does not parse, or of a kind the cluster does not
+    /// start (it starts Pods and Deployments).
     #[error("manifest: {0}")]
     Manifest(String),
+    /// The store refused an object, with the API server's message.
     #[error("API: {0}")]
     Api(String),
+    /// A pod (the first string) did not reach a state (the second) in time;
+    /// the third is its last status, for the test's message.
     #[error("timed out waiting for pod {0} to be {1}; last seen: {2}")]
     Timeout(String, String, String),
 }

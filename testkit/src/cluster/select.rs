@@ -46,6 +46,8 @@ fn set_of(s: &str) -> Option<Vec<String>> {
 }
 
 impl LabelSelector {
+    /// Parses `a=b,c!=d,e in (f,g),!h` as the API server does; a requirement
+    /// it cannot parse is a 400, as there.
     pub fn parse(s: &str) -> Result<Self, ApiError> {
         let bad = || ApiError::bad_request(format!("unable to parse requirement: {s:?}"));
         let mut reqs = Vec::new();
@@ -94,6 +96,7 @@ impl LabelSelector {
 pub struct FieldSelector(Vec<(Vec<String>, bool, String)>);
 
 impl FieldSelector {
+    /// Parses `a.b=c,d!=e`; anything but equality and inequality is a 400.
     pub fn parse(s: &str) -> Result<Self, ApiError> {
         let mut reqs = Vec::new();
         for part in split_top(s) {
@@ -112,6 +115,8 @@ impl FieldSelector {
         Ok(FieldSelector(reqs))
     }
 
+    /// Whether every requirement holds; a missing field reads as `""`, as
+    /// the API server compares it.
     pub fn matches(&self, obj: &Value) -> bool {
         self.0.iter().all(|(path, eq, want)| {
             let v = path.iter().fold(obj, |v, p| &v[p.as_str()]);

@@ -20,12 +20,19 @@ type ChangeReceiver = broadcast::Receiver<Arc<Change>>;
 pub struct Resource {
     /// API group, `""` for the core group.
     pub group: &'static str,
+    /// API version within the group: `v1`, `v1beta1`.
     pub version: &'static str,
+    /// The URL path segment: `pods`.
     pub plural: &'static str,
+    /// What kubectl accepts for one: `pod`; empty where discovery gives none.
     pub singular: &'static str,
+    /// The objects' `kind`: `Pod`.
     pub kind: &'static str,
+    /// Lives in a namespace (pods) or in the cluster (nodes).
     pub namespaced: bool,
+    /// kubectl's abbreviations: `po`.
     pub short_names: &'static [&'static str],
+    /// What discovery says may be done with it; kubectl checks these.
     pub verbs: &'static [&'static str],
 }
 
@@ -45,6 +52,7 @@ const ALL: &[&str] = &[
     "create", "delete", "get", "list", "patch", "update", "watch",
 ];
 
+/// Pods: created by tests or by the ReplicaSets of Deployments, run by the kubelet.
 pub const PODS: Resource = Resource {
     group: "",
     version: "v1",
@@ -55,6 +63,7 @@ pub const PODS: Resource = Resource {
     short_names: &["po"],
     verbs: ALL,
 };
+/// Events, written by the kubelet (OOM kills, restarts, back-off) and read by `scan`.
 pub const EVENTS: Resource = Resource {
     group: "",
     version: "v1",
@@ -65,6 +74,7 @@ pub const EVENTS: Resource = Resource {
     short_names: &["ev"],
     verbs: READ,
 };
+/// The one node, the kubelet's.
 pub const NODES: Resource = Resource {
     group: "",
     version: "v1",
@@ -75,6 +85,7 @@ pub const NODES: Resource = Resource {
     short_names: &["no"],
     verbs: READ,
 };
+/// Namespaces, for `-A` listings and kubectl's checks.
 pub const NAMESPACES: Resource = Resource {
     group: "",
     version: "v1",
@@ -85,6 +96,7 @@ pub const NAMESPACES: Resource = Resource {
     short_names: &["ns"],
     verbs: READ,
 };
+/// Deployments, which a `deploy/NAME` target resolves to pods through.
 pub const DEPLOYMENTS: Resource = Resource {
     group: "apps",
     version: "v1",
@@ -95,6 +107,7 @@ pub const DEPLOYMENTS: Resource = Resource {
     short_names: &["deploy"],
     verbs: ALL,
 };
+/// ReplicaSets, made from Deployments, which own the pods.
 pub const REPLICASETS: Resource = Resource {
     group: "apps",
     version: "v1",
@@ -116,6 +129,7 @@ pub const POD_METRICS: Resource = Resource {
     short_names: &[],
     verbs: &["get", "list"],
 };
+/// Like [`POD_METRICS`]: the node's usage from the cluster's cgroup.
 pub const NODE_METRICS: Resource = Resource {
     group: "metrics.k8s.io",
     version: "v1beta1",
@@ -150,14 +164,20 @@ pub fn lookup(group: &str, version: &str, plural: &str) -> Option<&'static Resou
 /// An API error, answered as a `Status` object with its HTTP code.
 #[derive(Debug, Clone)]
 pub struct ApiError {
+    /// HTTP status: 404, 409, 400...
     pub code: u16,
+    /// `Status.reason`: `NotFound`, `AlreadyExists`, `BadRequest`, which clients match on.
     pub reason: &'static str,
+    /// What a user reads, in the API server's wording.
     pub message: String,
+    /// `details.name`: the object concerned, if one.
     pub name: Option<String>,
+    /// `details.kind`: its resource's plural, as the API server puts it there.
     pub kind: Option<String>,
 }
 
 impl ApiError {
+    /// An error without details.
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             code,
@@ -168,6 +188,7 @@ impl ApiError {
         }
     }
 
+    /// The API server's 404 for a missing object, with its `details`.
     pub fn not_found(res: &Resource, name: &str) -> Self {
         ApiError {
             name: Some(name.into()),
@@ -180,10 +201,12 @@ impl ApiError {
         }
     }
 
+    /// A 400 with `message`.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }
 
+    /// The `Status` object the error is answered as.
     pub fn status(&self) -> Status {
         Status {
             code: Some(self.code.into()),
@@ -212,14 +235,18 @@ fn qualified(res: &Resource) -> String {
 /// A change to one object, as a watch delivers it.
 #[derive(Debug)]
 pub struct Change {
+    /// The store's resourceVersion after the change; watches resume from it.
     pub rv: u64,
+    /// What the object is.
     pub resource: &'static Resource,
     /// `ADDED`, `MODIFIED` or `DELETED`.
     pub kind: &'static str,
+    /// The object after the change (as it was, for `DELETED`).
     pub object: Value,
 }
 
 impl Change {
+    /// The object's namespace, `""` for a cluster-scoped one.
     pub fn namespace(&self) -> &str {
         self.object["metadata"]["namespace"].as_str().unwrap_or("")
     }
@@ -379,6 +406,7 @@ impl Store {
         self.create(res, ns, v)
     }
 
+    /// The object `ns/name`, or the API server's 404.
     pub fn get(&self, res: &'static Resource, ns: &str, name: &str) -> Result<Value, ApiError> {
         self.lock()
             .objects
@@ -387,6 +415,8 @@ impl Store {
             .ok_or_else(|| ApiError::not_found(res, name))
     }
 
+    /// [`Store::get`], deserialized as a k8s-openapi type; a 500 if the
+    /// stored object does not fit it (the store holds what it was given).
     pub fn get_typed<T: DeserializeOwned>(
         &self,
         res: &'static Resource,
@@ -446,6 +476,8 @@ impl Store {
         })
     }
 
+    /// Removes the object now (no finalizers, no grace period), tells the
+    /// watches, and returns it as deleted; a 404 if there was none.
     pub fn delete(&self, res: &'static Resource, ns: &str, name: &str) -> Result<Value, ApiError> {
         let mut inner = self.lock();
         let Some(mut obj) = inner.objects.remove(&key(res, ns, name)) else {

@@ -33,7 +33,10 @@ pub enum Writer {
 /// A parsed heap profile and who wrote it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeapText {
+    /// The samples as profile.proto values, unsymbolized (addresses and
+    /// mappings only) unless the text carried names.
     pub profile: Profile,
+    /// Who wrote it, which decides how its sampled values are scaled.
     pub writer: Writer,
 }
 
