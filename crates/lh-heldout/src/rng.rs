@@ -18,6 +18,10 @@ pub struct Rng {
 }
 
 impl Rng {
+    /// The stream of `seed`. The state is filled through splitmix64, so that
+    /// neighbouring seeds (0, 1, 2 …, or the per-series seeds of a corpus) give
+    /// unrelated streams: a seed names a corpus, and must mean the same one on
+    /// every run and every version.
     pub fn new(seed: u64) -> Self {
         let mut sm = seed;
         Rng {
@@ -25,6 +29,9 @@ impl Rng {
         }
     }
 
+    /// The next 64 raw bits, which every distribution here is drawn from (and the
+    /// 16 hex digits of a series id). The order of the draws is part of what a
+    /// seed means: drawing one more or one fewer value changes every later sample.
     pub fn next_u64(&mut self) -> u64 {
         let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
         let t = self.s[1] << 17;
@@ -57,6 +64,9 @@ impl Rng {
         ((self.unit() * n as f64) as usize).min(n - 1)
     }
 
+    /// True with probability `p`: per-sample and per-series events such as a lost
+    /// scrape, the start of a spike (rate per hour × step / 3600 s), a redeploy or
+    /// the presence of a load series.
     pub fn chance(&mut self, p: f64) -> bool {
         self.unit() < p
     }

@@ -9,28 +9,98 @@ pub const DAY: f64 = 86400.0;
 /// The shapes of spec §6, healthy first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Shape {
+    /// Shape 1, healthy: a warmed-up service whose live set does not depend on
+    /// time; flat at its base (15–55 % of the limit) with autocorrelated,
+    /// heavy-tailed noise and a small (0–8 %) daily component.
     Steady,
+    /// Shape 2, healthy: GC cycles (Go with a high GOGC, V8 mark-compacts, G1
+    /// mixed collections with uncommit) seen as a sawtooth from the live heap to
+    /// live × (1 + g) and back, every 1 min–3 h; the troughs (heap after GC) stay
+    /// flat because the live set does not grow.
     GcSawtooth,
+    /// Shape 3, healthy: caches, the JIT code cache, connection pools and class
+    /// loading filling to their working size; rises from the container's start
+    /// (the series starts with it), decelerating exponentially or hyperbolically,
+    /// and may still be rising at the end. Healthy because the rate falls steadily
+    /// towards a bound.
     Warmup,
+    /// Shape 4, healthy: per-request and in-flight memory proportional to
+    /// traffic, up in the morning and down in the evening (20–100 % of the base).
+    /// Bounded by the peak load; short histories that start at night show only
+    /// the morning ramp, a hard case.
     DailyCycle,
+    /// Shape 5, healthy: flat runs separated by 1–3 deploys (rollouts, config
+    /// changes, node drains) far from the limit, each new version shifting the
+    /// level by −10 … +20 %: a few level shifts are versions, not growth.
     Deploys,
+    /// Shape 6, healthy: flat anonymous memory (10–40 % of the limit) plus the
+    /// active page cache of repeatedly read files, which working set counts; it
+    /// grows until the working set sits at 85–98 % of the limit, then stays there
+    /// with reclaim dips. The kernel reclaims it under pressure, so it never
+    /// causes an OOM kill.
     PageCache,
+    /// Shape 7, healthy: an LRU or TTL cache with a size bound (10–40 % of the
+    /// limit); a linear fill, faster by day, then a knee and a flat top. The knee
+    /// is in the series, but before it the fill looks like a linear leak.
     BoundedCache,
+    /// Shape 8, healthy: cron jobs, reports, compactions; a flat base with humps
+    /// of 10–40 % of the limit during each job (every 1, 2, 4, 6 or 24 h, 5–60 min
+    /// long), released at the job's end.
     Batch,
+    /// Shape 9, healthy: HotSpot expanding its committed heap on demand and
+    /// rarely giving it back; 2–6 steps up early, rarer as time passes, then a
+    /// plateau. Bounded by the max heap (40–60 % of the limit), and the steps stop
+    /// before half the history.
     JvmHeap,
+    /// Shape 10, healthy: glibc or pymalloc arenas keeping freed memory; rises
+    /// during the first morning ramp to the high-water mark of the daily peak,
+    /// then stays flat (rising again only on a higher peak). Bounded by the peak
+    /// load, which the series shows.
     HighWater,
+    /// Shape 11, leak: objects appended to a global collection per unit of time
+    /// (timers, listeners, metric labels); a steady linear rise from the first
+    /// point at 0.1–15 %/h of the limit, ended only by OOM kills.
     LinearLeak,
+    /// Shape 12, leak: a leak triggered by an event (a feature flag, retries
+    /// piling up against a failing downstream, a new tenant); flat, then a linear
+    /// rise from an onset at 20–80 % of the history. The flat part counts as
+    /// healthy history in the label.
     LateLeak,
+    /// Shape 13, leak: a per-request leak, growth proportional to traffic; rises
+    /// by day and is flat at night, a staircase of days, since nothing is
+    /// returned at night.
     DaytimeLeak,
+    /// Shape 14, leak: per-connection or per-tenant structures never freed,
+    /// goroutines stuck on a lock; 12–80 small jumps at Poisson times, flat
+    /// between them and never coming down.
     Staircase,
+    /// Shape 15, leak: a leak under a GC'd heap; the sawtooth of
+    /// [`Shape::GcSawtooth`] whose troughs (heap after GC, the live set) rise
+    /// linearly.
     RisingTroughs,
+    /// Shape 16, leak: a fast leak (up to 15 %/h of the limit from a base of
+    /// 25–55 %) that reaches ≈ the limit, is OOM-killed and starts afresh every
+    /// 3–20 h, with at least one kill in the series.
     CrashLoop,
+    /// Shape 17, leak: logs or spool files written without rotation to an
+    /// `emptyDir` of medium Memory, which is charged to the container and cannot
+    /// be reclaimed; a rise modulated by the daily cycle but never flat. The files
+    /// survive a container restart, so after a kill the next run starts on top of
+    /// them and is killed sooner.
     TmpfsGrowth,
+    /// Shape 18, leak: a slow leak (0.1–1 %/h of the limit) in a busy service; a
+    /// daily cycle on top of a slow rise, whose daily swing may exceed a day's
+    /// growth: the level at the same time of day rises day after day.
     SlowLeak,
+    /// Shape 19, leak: a leak in a service deployed often enough that it rarely
+    /// OOMs; each run rises at the same pace from its own start and ends in a
+    /// deploy, because each new version still has the bug.
     LeakDeploys,
 }
 
 impl Shape {
+    /// Every shape of spec §6, in its order (healthy first, then the leaks): the
+    /// default set of a corpus, assigned to its series in equal numbers.
     pub const ALL: [Shape; 19] = [
         Shape::Steady,
         Shape::GcSawtooth,
@@ -53,6 +123,9 @@ impl Shape {
         Shape::LeakDeploys,
     ];
 
+    /// The spec's name of the shape (`"gc-sawtooth"`): the label's `shape` field
+    /// and what `--shapes` accepts, so that results can be broken down by shape
+    /// without the series revealing it.
     pub fn name(self) -> &'static str {
         match self {
             Shape::Steady => "steady",
@@ -77,10 +150,16 @@ impl Shape {
         }
     }
 
+    /// The shape of a spec name, as written by [`Shape::name`]; `None` for an
+    /// unknown name. Parses `--shapes` and the `shape` field of a labels file.
     pub fn from_name(name: &str) -> Option<Shape> {
         Shape::ALL.into_iter().find(|s| s.name() == name)
     }
 
+    /// The ground truth of the label: true for shapes 11–19, whose anonymous
+    /// memory grows without bound until an OOM kill (or would, beyond the series);
+    /// false for the healthy shapes 1–10, which are bounded by something visible
+    /// inside the series.
     pub fn is_leak(self) -> bool {
         matches!(
             self,

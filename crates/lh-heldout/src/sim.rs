@@ -11,34 +11,70 @@ use serde::{Deserialize, Serialize};
 /// floats and would write `1764300000.0`).
 #[derive(Debug, Clone, Serialize)]
 pub struct SeriesLine {
+    /// Opaque `heldout/<16 hex digits>` drawn from the series' own seed, so that
+    /// it reveals neither the shape nor the position; the key into the labels.
     pub id: String,
+    /// The container's memory limit (`memory.max`, the pod's memory limit),
+    /// bytes, 128 MiB to 8 GiB: anonymous memory that reaches it is OOM-killed,
+    /// and no point exceeds it.
     pub limit_bytes: u64,
+    /// `(unix seconds, bytes)` of `container_memory_working_set_bytes`: anonymous
+    /// memory plus active page cache, whole 4096-byte pages, at most the limit.
+    /// On the step grid (10–60 s) or raw scrape times with a second of jitter;
+    /// lost scrapes and outages are missing samples.
     pub points: Vec<(i64, u64)>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `(unix seconds, requests per second)` on the load's own 15–60 s clock,
+    /// following the users' daily profile; present in about 40 % of the series
+    /// (60 % for shapes 4, 10 and 13) and left out of the line otherwise, as the
+    /// contract makes it optional.
     pub load: Option<Vec<(i64, f64)>>,
 }
 
 /// One line of the labels file (the evaluation harness reads this schema).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Label {
+    /// The id of the series this label belongs to.
     pub id: String,
+    /// The ground truth: whether the container's memory grows without bound
+    /// until an OOM kill ([`Shape::is_leak`](crate::Shape::is_leak) of the shape).
     pub leak: bool,
+    /// The spec §6 name of the shape ([`Shape::name`](crate::Shape::name)), for
+    /// per-shape results; never in the series file.
     pub shape: String,
+    /// The designed duration of the series, hours (6–168): last nominal sample
+    /// minus the first, whatever scrapes were lost.
     pub history_hours: f64,
+    /// When the leak starts, unix seconds: the first point for a leak that
+    /// predates the series, a later time for a late leak; `None` when healthy.
     pub onset: Option<i64>,
+    /// Unix seconds of the first OOM kill in the series or, for a leak that has
+    /// not reached the limit, the end plus (limit − noise-free top of the level at
+    /// the end) / the true rate, which may lie after the end: what a time-to-OOM
+    /// forecast is scored against. `None` when healthy.
     pub limit_reached_at: Option<i64>,
+    /// Days of healthy history: all of a healthy series, the part before the
+    /// onset of a leak (0 for a leak from the first point); the denominator of
+    /// false alarms per healthy day.
     pub healthy_days: f64,
 }
 
+/// Why a container restarted (spec §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestartKind {
+    /// The kernel's OOM killer, when anonymous memory reached 97–100 % of the
+    /// limit; the kubelet restarts the container after seconds, or after a
+    /// CrashLoopBackOff of up to 5 min when runs are shorter than 10 min.
     Oom,
+    /// A new version replaced the container far from the limit (at most 85 % of
+    /// it), with a level shift of −10 … +20 % and a gap of 10–180 s.
     Deploy,
 }
 
 /// A container restart, kept for the tests (not written out).
 #[derive(Debug, Clone, Copy)]
 pub struct Restart {
+    /// A kill at the limit or a deploy.
     pub kind: RestartKind,
     /// Time of the kill or of the deploy, unix seconds.
     pub t: f64,
@@ -50,10 +86,16 @@ pub struct Restart {
     pub gap: f64,
 }
 
+/// One generated series: the two lines written out and the ground truth the
+/// files do not carry, which the tests check the physics against.
 #[derive(Debug, Clone)]
 pub struct Generated {
+    /// The line of the series file: what the detector sees.
     pub series: SeriesLine,
+    /// The line of the labels file: what the detector is scored against.
     pub label: Label,
+    /// Every restart of the simulated container in time order, including those
+    /// before the first sample (its life before the series starts is simulated).
     pub restarts: Vec<Restart>,
     /// The leak's true average rate, as a fraction of the limit per hour.
     pub leak_rate: Option<f64>,
