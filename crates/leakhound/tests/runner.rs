@@ -316,16 +316,23 @@ fn a_go_program_without_pprof_is_told_the_one_line_fix() {
     if !cgroups_writable() {
         return;
     }
+    let err = soak_refused(&go_app("nopprof"));
+    assert!(err.contains("import _ \"net/http/pprof\""), "{err}");
+}
+
+/// Soaks `app`, which serves nothing leakhound can capture from, with short
+/// timeouts; asserts that soak refuses (exit 2) and returns what it said.
+fn soak_refused(app: &Path) -> String {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = leakhound();
     cmd.args(["soak", "--ready-timeout", "5s", "--duration", "5s", "-o"])
         .arg(dir.path())
         .arg("--")
-        .arg(go_app("nopprof"))
+        .arg(app)
         .env("LISTEN", "127.0.0.1:0");
     let (code, _, err) = run(cmd);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("import _ \"net/http/pprof\""), "{err}");
+    err
 }
 
 #[test]
@@ -1040,14 +1047,7 @@ fn native_glibc_leak_under_soak_needs_and_takes_preload_jemalloc() {
     if !cgroups_writable() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = leakhound();
-    cmd.args(["soak", "--ready-timeout", "5s", "--duration", "5s", "-o"])
-        .arg(dir.path())
-        .arg("--")
-        .arg(native_app(false, Allocator::Glibc));
-    let (code, _, err) = run(cmd);
-    assert_eq!(code, 2, "{err}");
+    let err = soak_refused(&native_app(false, Allocator::Glibc));
     assert!(err.contains("glibc's malloc"), "{err}");
     assert!(err.contains("--preload jemalloc"), "{err}");
     let (code, v, err) = soak_native(false, Allocator::Glibc, &["--preload", "jemalloc"]);
