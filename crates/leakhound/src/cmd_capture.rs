@@ -1,6 +1,6 @@
 //! `leakhound capture`: flags, then lh-run.
 
-use crate::live::LiveOutput;
+use crate::live::{LiveOutput, PreloadFlag};
 use crate::output::OutputFormat;
 use anyhow::Result;
 use clap::Args;
@@ -25,16 +25,28 @@ pub struct CaptureArgs {
     pub goroutines: bool,
     #[command(flatten)]
     pub out: LiveOutput,
+    #[command(flatten)]
+    pub preload: PreloadFlag,
     /// Start this program (tracing turned on as `soak` does), capture, then stop it.
     #[arg(last = true, value_name = "CMD")]
     pub cmd: Vec<String>,
 }
 
 pub fn capture(a: CaptureArgs) -> Result<u8> {
-    let from = match &a.target {
-        Some(t) => CaptureFrom::Target(t.parse().map_err(lh_run::Error::Target)?),
-        None => CaptureFrom::Command(a.cmd.clone()),
-    };
+    let from =
+        match &a.target {
+            Some(_) if a.preload.get().is_some() => return Err(lh_run::Error::Input(
+                "--preload is for a program capture starts (`capture --preload jemalloc -- CMD`): \
+                 a running process's allocator is already chosen"
+                    .into(),
+            )
+            .into()),
+            Some(t) => CaptureFrom::Target(t.parse().map_err(lh_run::Error::Target)?),
+            None => CaptureFrom::Command {
+                argv: a.cmd.clone(),
+                preload: a.preload.get(),
+            },
+        };
     let cfg = CaptureConfig {
         from,
         count: a.count,

@@ -1,10 +1,10 @@
 //! `leakhound soak` and `leakhound demo`: flags, then lh-run.
 
-use crate::live::{print_outcome, LiveOutput, ReportFlags};
+use crate::live::{print_outcome, LiveOutput, PreloadFlag, ReportFlags};
 use crate::output::{text_formats, OutputFormat, Redaction};
 use anyhow::{bail, Result};
 use clap::Args;
-use lh_run::{LoadSpec, OutputDir, Preload, SoakConfig, Terminal};
+use lh_run::{LoadSpec, OutputDir, SoakConfig, Terminal};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -34,11 +34,8 @@ pub struct SoakArgs {
     /// How long the program gets to start and serve its profiles.
     #[arg(long, default_value = "60s", value_parser = lh_model::duration::parse)]
     pub ready_timeout: Duration,
-    /// Native: run the program on this allocator (LD_PRELOAD) with its heap profiler;
-    /// for programs on glibc's malloc, which has none. jemalloc and tcmalloc
-    /// programs are profiled without it.
-    #[arg(long, value_name = "ALLOCATOR", value_parser = ["jemalloc"])]
-    pub preload: Option<String>,
+    #[command(flatten)]
+    pub preload: PreloadFlag,
     #[command(flatten)]
     pub out: LiveOutput,
     #[command(flatten)]
@@ -67,8 +64,7 @@ pub fn soak(a: SoakArgs) -> Result<u8> {
         captures: a.captures,
         ready_timeout: a.ready_timeout,
         force: a.out.force,
-        // The parser admits only "jemalloc".
-        preload: a.preload.map(|_| Preload::Jemalloc),
+        preload: a.preload.get(),
         redact_strings: a.redaction.redact_strings,
         cmd: a.cmd,
     };

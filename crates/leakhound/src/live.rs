@@ -4,7 +4,7 @@
 use crate::output::{text_formats, OutputFormat};
 use anyhow::Result;
 use clap::Args;
-use lh_run::{Outcome, OutputDir};
+use lh_run::{Outcome, OutputDir, Preload};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -34,6 +34,26 @@ impl LiveOutput {
     /// unless --overwrite.
     pub fn claim(&self) -> Result<OutputDir, lh_run::Error> {
         OutputDir::claim(&self.dir, self.overwrite)
+    }
+}
+
+/// `--preload`, for the programs capture and soak start themselves: one flag
+/// in both, so that `capture -- CMD` profiles a glibc program as `soak -- CMD`
+/// does. An attached pid's allocator is already chosen; it is told what to set.
+#[derive(Args, Debug)]
+pub struct PreloadFlag {
+    /// Native: run the program on this allocator (LD_PRELOAD) with its heap profiler;
+    /// for programs on glibc's malloc, which has none. jemalloc and tcmalloc
+    /// programs are profiled without it.
+    #[arg(long, value_name = "ALLOCATOR", value_parser = ["jemalloc"])]
+    preload: Option<String>,
+}
+
+impl PreloadFlag {
+    /// The allocator asked for.
+    pub fn get(&self) -> Option<Preload> {
+        // The parser admits only "jemalloc".
+        self.preload.as_ref().map(|_| Preload::Jemalloc)
     }
 }
 

@@ -8,6 +8,8 @@ mod common;
 
 use common::{json_of, leakhound, s};
 use serde_json::Value;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use testkit::{native_app, repo_root, rust_native_app, Allocator};
@@ -19,7 +21,29 @@ const ROUNDS: &str = "24";
 /// Runs `cmd` to completion with its allocator's profiler writing into `dir`,
 /// and returns the dumps in the order they were written.
 fn run_profiled(mut cmd: Command, dir: &Path, alloc: Allocator) -> Vec<PathBuf> {
-    let prefix = dir.join("prof");
+    profile(&mut cmd, alloc, &dir.join("prof"));
+    let out = cmd.arg(ROUNDS).output().expect("run the sample app");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut dumps: Vec<(u64, PathBuf)> = heap_files(dir)
+        .into_iter()
+        .map(|p| (sequence(&p), p))
+        .collect();
+    dumps.sort();
+    assert!(
+        dumps.len() >= 6,
+        "too few dumps in {}: {dumps:?}",
+        dir.display()
+    );
+    dumps.into_iter().map(|(_, p)| p).collect()
+}
+
+/// Turns on `alloc`'s heap profiler for `cmd`, as a user would by hand, with
+/// one dump per 4 MiB allocated to `prefix.…heap`.
+fn profile(cmd: &mut Command, alloc: Allocator, prefix: &Path) {
     match alloc {
         Allocator::Jemalloc => {
             // Debian's jemalloc reads MALLOC_CONF; tikv-jemallocator's prefixed build reads
@@ -32,30 +56,20 @@ fn run_profiled(mut cmd: Command, dir: &Path, alloc: Allocator) -> Vec<PathBuf> 
                 .env("_RJEM_MALLOC_CONF", &conf);
         }
         Allocator::Tcmalloc => {
-            cmd.env("HEAPPROFILE", &prefix)
+            cmd.env("HEAPPROFILE", prefix)
                 .env("HEAP_PROFILE_ALLOCATION_INTERVAL", "4194304");
         }
         Allocator::Glibc => unreachable!("glibc's malloc has no heap profiler"),
     }
-    let out = cmd.arg(ROUNDS).output().expect("run the sample app");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut dumps: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+}
+
+/// The `.heap` files in `dir`.
+fn heap_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "heap"))
-        .map(|p| (sequence(&p), p))
-        .collect();
-    dumps.sort();
-    assert!(
-        dumps.len() >= 6,
-        "too few dumps in {}: {dumps:?}",
-        dir.display()
-    );
-    dumps.into_iter().map(|(_, p)| p).collect()
+        .collect()
 }
 
 /// The dump's sequence number: `prof.PID.SEQ.iN.heap` (jemalloc) or `prof.SEQ.heap` (tcmalloc).
@@ -206,6 +220,104 @@ fn symbols_dir_stands_in_for_the_targets_filesystem() {
 
     let seen = diff(&spread(&dumps), &["--symbols", s(&copy)]);
     assert_eq!(seen["suspects"][0]["key"], "remember_request", "{seen:#}");
+}
+
+/// `capture --format json` of three snapshots a second apart: the files it
+/// wrote, each checked to be 0600 (heap dumps hold secrets).
+fn capture(target: &[&str], out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "capture",
+        "--count",
+        "3",
+        "--interval",
+        "1s",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["-o", s(out)]);
+    args.extend_from_slice(target);
+    let got = json_of(&leakhound(&args));
+    assert_eq!(got["runtime"], "native", "{got:#}");
+    let files: Vec<String> = got["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(files.len(), 3, "{got:#}");
+    for f in &files {
+        let mode = std::fs::metadata(f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{f} is {mode:o}");
+    }
+    files
+}
+
+/// A native process leakhound did not start, whose user turned its
+/// allocator's profiler on: `capture pid:` finds the dumps from its
+/// environment, copies the newest each time, and leaves the user's own dumps
+/// where the allocator wrote them.
+#[test]
+fn an_attached_profiled_native_pid_is_captured_and_its_leak_named() {
+    for (alloc, format) in [
+        (Allocator::Jemalloc, "jemalloc"),
+        (Allocator::Tcmalloc, "tcmalloc"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let dumps = dir.path().join("dumps");
+        std::fs::create_dir(&dumps).unwrap();
+        // No ROUNDS: it serves until killed, as a service would.
+        let mut cmd = Command::new(native_app(false, alloc));
+        profile(&mut cmd, alloc, &dumps.join("prof"));
+        // An environment is bytes: a variable that is no UTF-8 must not hide the profiler's.
+        cmd.env(
+            "LEAKHOUND_TEST_LATIN1",
+            std::ffi::OsStr::from_bytes(b"caf\xe9"),
+        );
+        let (app, _) = testkit::spawn_ready(cmd, "ready");
+        let pid = format!("pid:{}", app.pid());
+        let files = capture(&[&pid], &dir.path().join("caps"), &[]);
+        let r = diff(&files.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+        assert_eq!(r["format"], format, "{r:#}");
+        assert_eq!(r["suspects"][0]["key"], "remember_request", "{r:#}");
+        assert!(
+            heap_files(&dumps).len() >= 3,
+            "{format}: the user's dumps were removed"
+        );
+    }
+}
+
+/// `capture -- CMD` of a program on glibc's malloc takes `--preload jemalloc`,
+/// as soak does; a running process's allocator is chosen, so the flag is
+/// refused with a target.
+#[test]
+fn capture_runs_a_glibc_program_on_preloaded_jemalloc() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = native_app(false, Allocator::Glibc);
+    let files = capture(
+        &["--", s(&app)],
+        &dir.path().join("caps"),
+        &["--preload", "jemalloc"],
+    );
+    let r = diff(&files.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    assert_eq!(r["format"], "jemalloc", "{r:#}");
+    assert_eq!(r["suspects"][0]["key"], "remember_request", "{r:#}");
+
+    let out = leakhound(&[
+        "capture",
+        "pid:1",
+        "--preload",
+        "jemalloc",
+        "-o",
+        s(&dir.path().join("no")),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--preload is for a program capture starts"),
+        "{err}"
+    );
+    assert!(!dir.path().join("no").exists(), "nothing written");
 }
 
 #[test]

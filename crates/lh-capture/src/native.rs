@@ -9,7 +9,7 @@
 //! the libraries it needs (`DT_NEEDED`) and, for a statically linked allocator
 //! (tikv-jemallocator in a Rust program), its symbols.
 
-use crate::transport::{read_text, TargetFile, Transport};
+use crate::transport::{read_bytes, read_text, TargetFile, Transport};
 use crate::{Error, PrivateFile};
 use object::read::elf::{Dyn, ElfFile, FileHeader};
 use object::{Object, ObjectSymbol};
@@ -311,7 +311,8 @@ fn conf_value<'a>(conf: &'a str, key: &str) -> Option<&'a str> {
 /// Where a running native process writes its heap dumps, from its
 /// environment; or, when its allocator profiles nothing, what to set.
 pub fn find_dumps(t: &dyn Transport) -> Result<Dumps, Error> {
-    let environ = read_text(t, TargetFile::Proc("environ"))?;
+    let raw = read_bytes(t, TargetFile::Proc("environ"))?;
+    let environ = String::from_utf8_lossy(&raw);
     let env = |key: &str| {
         environ
             .split('\0')
@@ -324,8 +325,8 @@ pub fn find_dumps(t: &dyn Transport) -> Result<Dumps, Error> {
             .into_iter()
             .filter_map(env)
             .find(|c| conf_value(c, "prof") == Some("true"))
-            .map(|c| conf_value(c, "prof_prefix").unwrap_or("jeprof")),
-        Allocator::Tcmalloc => env("HEAPPROFILE"),
+            .map(|c| conf_value(c, "prof_prefix").unwrap_or("jeprof").to_owned()),
+        Allocator::Tcmalloc => heapprofile(&raw),
         Allocator::Glibc => None,
     };
     let Some(prefix) = prefix else {
@@ -339,7 +340,23 @@ pub fn find_dumps(t: &dyn Transport) -> Result<Dumps, Error> {
             suggested_env(alloc)
         )));
     }
-    Ok(Dumps::at(alloc, Path::new(prefix)))
+    Ok(Dumps::at(alloc, Path::new(&prefix)))
+}
+
+/// A tcmalloc process's `HEAPPROFILE`. gperftools' profiler, once started,
+/// sets the top bit of the value's first byte in its own environment, so
+/// that the programs it runs do not profile into the same files; the byte is
+/// read back with that bit cleared.
+fn heapprofile(environ: &[u8]) -> Option<String> {
+    environ
+        .split(|&b| b == 0)
+        .find_map(|kv| kv.strip_prefix(b"HEAPPROFILE="))
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            let mut v = v.to_vec();
+            v[0] &= 0x7f;
+            String::from_utf8_lossy(&v).into_owned()
+        })
 }
 
 /// The allocator of a running process: a mapped allocator library (linked or

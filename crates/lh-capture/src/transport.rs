@@ -135,15 +135,22 @@ pub trait Transport: Send + Sync + fmt::Debug {
     fn pid(&self) -> Option<u32>;
 }
 
-/// Reads a small file of the target as text.
-pub fn read_text(t: &dyn Transport, file: TargetFile<'_>) -> Result<String, Error> {
-    let mut s = String::new();
+/// Reads a small file of the target (at most 16 MiB).
+pub fn read_bytes(t: &dyn Transport, file: TargetFile<'_>) -> Result<Vec<u8>, Error> {
+    let mut bytes = Vec::new();
     let name = format!("{file:?}");
     t.read_file(file)?
         .take(16 << 20)
-        .read_to_string(&mut s)
+        .read_to_end(&mut bytes)
         .map_err(|e| Error::io(Path::new(&name), e))?;
-    Ok(s)
+    Ok(bytes)
+}
+
+/// Reads a small file of the target as text, invalid UTF-8 kept lossily
+/// (U+FFFD): a process's environment, command line and mapped file names are
+/// bytes, and one odd variable must not hide the `MALLOC_CONF` beside it.
+pub fn read_text(t: &dyn Transport, file: TargetFile<'_>) -> Result<String, Error> {
+    Ok(String::from_utf8_lossy(&read_bytes(t, file)?).into_owned())
 }
 
 /// The URL a GET goes to, for messages.

@@ -1,7 +1,7 @@
 //! `capture TARGET` and `capture -- CMD`: heap snapshots into a directory,
 //! without a verdict.
 
-use crate::launch::launch;
+use crate::launch::{launch, Preload};
 use crate::outdir::OutputDir;
 use crate::progress::Progress;
 use crate::ready::wait_ready;
@@ -18,7 +18,12 @@ pub enum CaptureFrom {
     /// A running target.
     Target(Target),
     /// A program to start (tracing on, as `soak` does), capture, then stop.
-    Command(Vec<String>),
+    Command {
+        /// The program and its arguments.
+        argv: Vec<String>,
+        /// The allocator to run it on (`--preload`), for a program on glibc's malloc.
+        preload: Option<Preload>,
+    },
 }
 
 /// What to capture, and how.
@@ -66,9 +71,9 @@ pub fn capture(
             let target = attach(t)?;
             (target, claim()?)
         }
-        CaptureFrom::Command(argv) => {
+        CaptureFrom::Command { argv, preload } => {
             let out = claim()?;
-            let program = started.insert(launch(argv, &out, None, |_| Ok(()))?);
+            let program = started.insert(launch(argv, &out, *preload, |_| Ok(()))?);
             progress.say(&format!(
                 "started pid {} ({})",
                 program.pid(),
