@@ -584,13 +584,13 @@ pub fn open(path: &Path, opts: ReadOptions, progress: Progress<'_>) -> Result<Sn
     if gz {
         read(flate2::read::MultiGzDecoder::new(counted), opts)
     } else {
-        read(counted, opts)
+        read_sized(counted, opts, Some(size))
     }
 }
 
 /// Parses a snapshot held in memory (tests, fuzzing).
 pub fn parse(bytes: &[u8], opts: ReadOptions) -> Result<Snapshot, Error> {
-    read(bytes, opts)
+    read_sized(bytes, opts, Some(bytes.len() as u64))
 }
 
 /// Counts the file's bytes as they are read, for the progress bar.
@@ -616,6 +616,20 @@ impl<R: Read> Read for Counting<'_, R> {
 
 /// Reads a snapshot from any reader.
 pub fn read<R: Read>(src: R, opts: ReadOptions) -> Result<Snapshot, Error> {
+    read_sized(src, opts, None)
+}
+
+/// The room to reserve for `count` records of `fields` numbers each, as the
+/// meta announces them: no more than `input` bytes can hold (each number
+/// takes at least two, a digit and a comma), so a header that lies about its
+/// counts costs nothing up front. The arrays still grow to what is there.
+fn reserve_hint(count: u64, fields: usize, input: Option<u64>, cap: u64) -> usize {
+    let fit = input.map_or(u64::MAX, |b| b / (2 * fields.max(1) as u64));
+    usize::try_from(count.min(fit).min(cap)).unwrap_or(0)
+}
+
+/// [`read`], knowing the input's size in bytes when it is not compressed.
+fn read_sized<R: Read>(src: R, opts: ReadOptions, input: Option<u64>) -> Result<Snapshot, Error> {
     let mut sc = Scanner::new(src);
     match sc.peek_token()? {
         Some(b'{') => {}
@@ -648,9 +662,9 @@ pub fn read<R: Read>(src: R, opts: ReadOptions) -> Result<Snapshot, Error> {
                     let mut raw = Vec::new();
                     sc.skip_value(Some(&mut raw))?;
                     let l = parse_head(&raw, at)?;
-                    let hint = usize::try_from(l.node_count.min(1 << 28)).unwrap_or(0);
+                    let hint = reserve_hint(l.node_count, l.nf, input, 1 << 28);
                     let ehint = if opts.edges {
-                        usize::try_from(l.edge_count.min(1 << 30)).unwrap_or(0)
+                        reserve_hint(l.edge_count, l.ef, input, 1 << 30)
                     } else {
                         0
                     };
@@ -936,4 +950,28 @@ fn read_strings<R: Read>(sc: &mut Scanner<R>, wanted: Option<&Wanted>) -> Result
         }
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the v8 fuzz target: a 610-byte snapshot whose meta announced
+    /// 44,775,375,728 edges made the reader reserve 4 GiB per edge array before
+    /// reading one. The reservation is now bounded by what the input can hold.
+    #[test]
+    fn a_header_that_lies_about_its_counts_reserves_little() {
+        assert_eq!(reserve_hint(44_775_375_728, 3, Some(610), 1 << 30), 101);
+        assert_eq!(reserve_hint(5, 3, Some(610), 1 << 30), 5);
+        assert_eq!(reserve_hint(u64::MAX, 3, None, 1 << 30), 1 << 30);
+        let lie =
+            br#"{"snapshot":{"meta":{"node_fields":["type","name","id","self_size","edge_count"],
+            "node_types":[["hidden"],"string","number","number","number"],
+            "edge_fields":["type","name_or_index","to_node"],
+            "edge_types":[["element"],"string_or_number","node"]},
+            "node_count":1,"edge_count":44775375728},
+            "nodes":[0,0,1,8,0],"edges":[],"strings":[""]}"#;
+        let s = parse(lie, ReadOptions { edges: true }).expect("one node, no edge");
+        assert_eq!(s.graph.node_count(), 1);
+    }
 }
